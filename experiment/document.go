@@ -96,7 +96,8 @@ type Check struct {
 	// Every overrides how often a stop condition is sampled.
 	Every Duration `json:"every,omitempty"`
 
-	Pos Pos `json:"-"`
+	Pos         Pos `json:"-"`
+	expectGiven bool
 }
 
 // Expectation is one named tolerance of an expect block.

@@ -125,7 +125,7 @@ func substitute(d *Decoder, root *yaml.Node) map[string]string {
 			}
 		}
 	}
-	walk(root, "")
+	walk(docRoot(root), "")
 	return secrets
 }
 
@@ -203,7 +203,10 @@ func validate(d *Decoder, x *Experiment, root *yaml.Node) {
 	} else if !nameRE.MatchString(x.Metadata.Name) {
 		d.Errorf(at("metadata", "name"), "metadata.name", "%q is not a valid name: use lower-case letters, digits and '-', at most 63 characters", x.Metadata.Name)
 	}
-	if len(x.Spec.Method) == 0 {
+	switch {
+	case mapKey(top, "spec") == nil:
+		d.Errorf(top, "spec", "required field is missing: the spec holds the method")
+	case len(x.Spec.Method) == 0:
 		d.Errorf(at("spec"), "spec.method", "the method needs at least one step")
 	}
 	if h := x.Spec.Hypothesis; h != nil {
@@ -219,7 +222,7 @@ func validate(d *Decoder, x *Experiment, root *yaml.Node) {
 		uniqueNames(d, h.Checks)
 		for i := range h.Checks {
 			c := &h.Checks[i]
-			if len(c.Expect) == 0 {
+			if !c.expectGiven {
 				d.errs = append(d.errs, c.Pos.Errorf("check %q has no expect block: say what steady state means", c.Name))
 			}
 			if c.For != 0 {
@@ -230,7 +233,7 @@ func validate(d *Decoder, x *Experiment, root *yaml.Node) {
 	uniqueNames(d, x.Spec.StopWhen)
 	for i := range x.Spec.StopWhen {
 		c := &x.Spec.StopWhen[i]
-		if len(c.Expect) == 0 {
+		if !c.expectGiven {
 			d.errs = append(d.errs, c.Pos.Errorf("stop condition %q has no expect block: say what must hold for the run to go on", c.Name))
 		}
 		if len(c.Phases) > 0 {

@@ -202,6 +202,7 @@ func (c *Check) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 			d.decode(v, fp, reflectOf(&c.Name))
 		case "expect":
 			expectNode = v
+			c.expectGiven = true
 		case "phases":
 			d.decode(v, fp, reflectOf(&c.Phases))
 			for i, p := range c.Phases {
@@ -331,7 +332,7 @@ func (t *Target) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 		case "process":
 			t.Process = &ProcessSelector{}
 			d.decode(v, fp, reflectOf(t.Process))
-			if *t.Process == (ProcessSelector{}) {
+			if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
 				d.Errorf(v, fp, "empty selector: give at least one of pid, name, cmdline, pidfile, user")
 			}
 		case "mode":

@@ -1,0 +1,279 @@
+package experiment_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline-dev/faultline/expect"
+	"github.com/faultline-dev/faultline/experiment"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// The test catalog stands for the fault and probe registries, so these
+// tests pin the decoder's behaviour independently of the real kinds.
+type pauseParams struct {
+	ProcessGroup bool `yaml:"processGroup" json:"processGroup"`
+}
+
+type fillParams struct {
+	Size    experiment.Size    `yaml:"size" json:"size"`
+	Percent experiment.Percent `yaml:"percent" json:"percent"`
+}
+
+func (p *fillParams) Validate() error {
+	if (p.Size == 0) == (p.Percent == 0) {
+		return experiment.FieldErrorf("size", "give exactly one of size or percent")
+	}
+	return nil
+}
+
+type httpParams struct {
+	URL     string            `yaml:"url" json:"url" required:"true"`
+	Headers map[string]string `yaml:"headers" json:"headers"`
+}
+
+type tcpParams struct {
+	Address string `yaml:"address" json:"address" required:"true"`
+}
+
+type execParams struct {
+	Command []string `yaml:"command" json:"command"`
+}
+
+type testCatalog struct{}
+
+func (testCatalog) Fault(kind string) (experiment.FaultInfo, bool) {
+	switch kind {
+	case "test.pause":
+		return experiment.FaultInfo{NewParams: func() any { return &pauseParams{} }, Targets: []string{"process"}, Reversible: true}, true
+	case "test.kill":
+		return experiment.FaultInfo{NewParams: func() any { return &struct{}{} }, Targets: []string{"process"}}, true
+	case "test.fill":
+		return experiment.FaultInfo{NewParams: func() any { return &fillParams{} }, Reversible: true}, true
+	}
+	return experiment.FaultInfo{}, false
+}
+
+func (testCatalog) Probe(kind string) (experiment.ProbeInfo, bool) {
+	switch kind {
+	case "http":
+		return experiment.ProbeInfo{NewParams: func() any { return &httpParams{} }, Measures: map[string]expect.Kind{"status": expect.Number, "latency": expect.Duration, "body": expect.Text}}, true
+	case "tcp":
+		return experiment.ProbeInfo{NewParams: func() any { return &tcpParams{} }, Measures: map[string]expect.Kind{"latency": expect.Duration}}, true
+	case "exec":
+		return experiment.ProbeInfo{NewParams: func() any { return &execParams{} }, Measures: map[string]expect.Kind{"exitCode": expect.Number, "stdout": expect.Text}}, true
+	}
+	return experiment.ProbeInfo{}, false
+}
+
+func (testCatalog) FaultKinds() []string { return []string{"test.fill", "test.kill", "test.pause"} }
+func (testCatalog) ProbeKinds() []string { return []string{"exec", "http", "tcp"} }
+
+// TestInvalidDocuments loads each broken document in testdata/invalid and
+// compares every error reported (all at once, file:line:column: field:
+// message) with its golden file.
+func TestInvalidDocuments(t *testing.T) {
+	files, _ := filepath.Glob("testdata/invalid/*")
+	var docs []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".golden") {
+			docs = append(docs, f)
+		}
+	}
+	if len(docs) < 10 {
+		t.Fatalf("only %d invalid documents found", len(docs))
+	}
+	for _, f := range docs {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := experiment.Load(f, testCatalog{})
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			var errs experiment.Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T is not experiment.Errors: %v", err, err)
+			}
+			for _, e := range errs {
+				if e.File != f {
+					t.Errorf("error %q names file %q", e, e.File)
+				}
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, filepath.Ext(f)) + ".golden"
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+				return
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("%v (run with -update to create it)", rerr)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s\n got:\n%s\nwant:\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestValidDocument(t *testing.T) {
+	t.Setenv("FAULTLINE_TEST_TOKEN", "s3cr3t-token")
+	x, err := experiment.Load("testdata/valid/full.yaml", testCatalog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := x.Spec.Hypothesis
+	if h.Every.D() != 500*time.Millisecond || h.RecoverWithin.D() != experiment.DefaultRecoverWithin {
+		t.Errorf("every %s recoverWithin %s: want 500ms and the default", h.Every, h.RecoverWithin)
+	}
+	c := h.Checks[0]
+	if c.Probe != "http" || c.Params.(*httpParams).Headers["Authorization"] != "Bearer s3cr3t-token" {
+		t.Errorf("check %+v: want the configuration and environment substituted", c.Params)
+	}
+	if !slices.Equal(c.Phases, []experiment.Phase{experiment.Before, experiment.After}) {
+		t.Errorf("phases %v", c.Phases)
+	}
+	for _, tc := range []struct {
+		measure string
+		value   any
+		want    bool
+	}{
+		{"status", 204.0, true}, {"status", 500.0, false},
+		{"latency", 299 * time.Millisecond, true}, {"latency", 300 * time.Millisecond, false},
+	} {
+		for _, e := range c.Expect {
+			if e.Measure == tc.measure && e.Matcher.Match(tc.value) != tc.want {
+				t.Errorf("%s %v: match %v, want %v", tc.measure, tc.value, !tc.want, tc.want)
+			}
+		}
+	}
+	m := x.Spec.Method
+	if m[0].Kind() != experiment.FaultStep || m[1].Kind() != experiment.ParallelStep || m[2].Name != "test.kill" {
+		t.Errorf("steps: %v %v %q", m[0].Kind(), m[1].Kind(), m[2].Name)
+	}
+	tg := m[0].Target
+	if tg.Mode != "percent:50" || tg.MaxTargets != 2 || *tg.Seed != 42 || !tg.Process.Cmdline.MatchString("backend --port 9001") {
+		t.Errorf("target %+v", tg)
+	}
+	if !m[0].Params.(*pauseParams).ProcessGroup || m[0].Duration.D() != 5*time.Second {
+		t.Errorf("params %+v duration %s", m[0].Params, m[0].Duration)
+	}
+	if m[3].Params.(*fillParams).Size != 1<<30 {
+		t.Errorf("size %d", m[3].Params.(*fillParams).Size)
+	}
+	if x.Spec.StopWhen[0].For.D() != 3*time.Second || x.Spec.Rollbacks[0].Probe != "exec" {
+		t.Errorf("stopWhen %+v rollbacks %+v", x.Spec.StopWhen[0], x.Spec.Rollbacks[0])
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if red := x.Redact(string(b)); strings.Contains(red, "s3cr3t-token") || !strings.Contains(red, "${env:FAULTLINE_TEST_TOKEN}") {
+		t.Errorf("the secret was not redacted: %s", red)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	x, err := experiment.Parse([]byte(`
+apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: defaults}
+spec:
+  hypothesis:
+    checks: [{tcp: {address: "127.0.0.1:1"}, expect: {latency: "< 1s"}}]
+  method:
+    - fault: test.pause
+      target: {process: {name: x}}
+    - wait: 2s
+`), "inline.yaml", testCatalog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := x.Spec.Hypothesis
+	if h.Every.D() != experiment.DefaultEvery || h.RecoverWithin.D() != experiment.DefaultRecoverWithin || h.Checks[0].Name != "tcp" {
+		t.Errorf("hypothesis defaults: %+v", h)
+	}
+	s := x.Spec.Method
+	if s[0].Name != "test.pause" || s[0].Target.Mode != "one" || s[1].Name != "wait 2s" {
+		t.Errorf("step defaults: %q %q %q", s[0].Name, s[0].Target.Mode, s[1].Name)
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want experiment.Mode
+		err  bool
+	}{
+		{"one", experiment.Mode{Kind: "one"}, false},
+		{"all", experiment.Mode{Kind: "all"}, false},
+		{"fixed:3", experiment.Mode{Kind: "fixed", N: 3}, false},
+		{"percent:30", experiment.Mode{Kind: "percent", N: 30}, false},
+		{"percent:101", experiment.Mode{}, true},
+		{"fixed:0", experiment.Mode{}, true},
+		{"fixed", experiment.Mode{}, true},
+		{"one:1", experiment.Mode{}, true},
+		{"most", experiment.Mode{}, true},
+	} {
+		got, err := experiment.ParseMode(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseMode(%q) = %+v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestValues(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want experiment.Size
+		err  bool
+	}{
+		{"512", 512, false}, {"64KiB", 64 << 10, false}, {"100MB", 100e6, false},
+		{"1.5GiB", 3 << 29, false}, {"2g", 2 << 30, false}, {"10 parsecs", 0, true}, {"-1MiB", 0, true},
+	} {
+		got, err := experiment.ParseSize(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v", tc.in, got, err)
+		}
+	}
+	for _, tc := range []struct {
+		in  string
+		err bool
+	}{{"5s", false}, {"1m30s", false}, {"5", true}, {"-1s", true}, {"soon", true}} {
+		if _, err := experiment.ParseDuration(tc.in); (err != nil) != tc.err {
+			t.Errorf("ParseDuration(%q): %v", tc.in, err)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary documents to the decoder: it must never panic,
+// and whatever it accepts must encode as JSON for the journal.
+func FuzzParse(f *testing.F) {
+	for _, pattern := range []string{"testdata/valid/*", "testdata/invalid/*.yaml", "testdata/invalid/*.json"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			b, _ := os.ReadFile(file)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		x, err := experiment.Parse(data, "fuzz.yaml", testCatalog{})
+		if err != nil {
+			var errs experiment.Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error %T without positions: %v", err, err)
+			}
+			return
+		}
+		if _, err := json.Marshal(x); err != nil {
+			t.Fatalf("accepted document does not encode: %v", err)
+		}
+	})
+}
