@@ -53,7 +53,7 @@ func Plan(ctx context.Context, x *experiment.Experiment) ([]Planned, error) {
 				continue
 			}
 			for _, t := range targets {
-				rec, err := newRecord(s, t, "preflight", "")
+				rec, err := newRecord(s, t, "preflight", "preflight")
 				if err == nil {
 					err = kindOf(s).Preflight(ctx, rec)
 				}
@@ -190,8 +190,9 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) error {
 	if s.Duration == 0 || ctx.Err() != nil {
 		return nil
 	}
-	sleep(ctx, s.Duration.D())
-	r.recoverSome(mine)
+	if sleep(ctx, s.Duration.D()) {
+		r.recoverSome(mine)
+	} // else: halted or stopped; recoverAll undoes everything in reverse order
 	return nil
 }
 
