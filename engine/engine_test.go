@@ -412,3 +412,26 @@ spec:
 		t.Error("a dry run injected")
 	}
 }
+
+func TestInjectsIntoTheTargetsThePlanAnnounced(t *testing.T) {
+	f := newFixture(t, 5)
+	j := engine.Run(context.Background(), f.doc(t, header+`
+spec:
+  method:
+    - fault: test.marker
+      target: {process: {cmdline: "$PROCS"}, mode: fixed:2}
+      params: {dir: "$DIR"}
+`), engine.Options{Ledger: f.ledger})
+	var planned, hit []string
+	for _, e := range j.Events {
+		if e.Type == journal.StepStarted && e.Phase == "plan" {
+			planned = append(planned, e.Target)
+		}
+	}
+	for _, h := range j.Targets {
+		hit = append(hit, h.Target)
+	}
+	if strings.Join(planned, ",") != strings.Join(hit, ",") || len(hit) != 2 {
+		t.Fatalf("planned %v, hit %v", planned, hit)
+	}
+}

@@ -92,7 +92,9 @@ func newRecord(s *experiment.Step, t target.Target, run, id string) (*fault.Reco
 
 func (r *run) preflight(ctx context.Context) error {
 	plan, err := Plan(ctx, r.x)
+	r.planned = map[*experiment.Step][]target.Target{}
 	for _, p := range plan {
+		r.planned[p.Step] = p.Targets
 		for _, t := range p.Targets {
 			verb := "will inject"
 			if r.opts.DryRun {
@@ -167,7 +169,7 @@ func describeStep(s *experiment.Step) string {
 // faultStep injects into every target; with a duration it waits, then
 // recovers this step's faults, else they stay until the end of the method.
 func (r *run) faultStep(ctx context.Context, s *experiment.Step) error {
-	targets, err := target.Resolve(ctx, s.Target)
+	targets, err := r.targets(ctx, s)
 	if err != nil {
 		return fmt.Errorf("step %q: %w", s.Name, err)
 	}
@@ -194,6 +196,22 @@ func (r *run) faultStep(ctx context.Context, s *experiment.Step) error {
 		r.recoverSome(mine)
 	} // else: halted or stopped; recoverAll undoes everything in reverse order
 	return nil
+}
+
+// targets are the ones the plan announced while they all still exist;
+// otherwise (a process was restarted meanwhile) the selector is resolved
+// again.
+func (r *run) targets(ctx context.Context, s *experiment.Step) ([]target.Target, error) {
+	planned := r.planned[s]
+	for _, t := range planned {
+		if !t.Alive() {
+			return target.Resolve(ctx, s.Target)
+		}
+	}
+	if len(planned) == 0 {
+		return target.Resolve(ctx, s.Target)
+	}
+	return planned, nil
 }
 
 // inject writes the record, applies the fault and marks it applied. The

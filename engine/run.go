@@ -24,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/journal"
 	"github.com/faultline-dev/faultline/ledger"
 	"github.com/faultline-dev/faultline/probe"
+	"github.com/faultline-dev/faultline/target"
 )
 
 // Options configure a run.
@@ -64,7 +65,8 @@ type run struct {
 	j    *journal.Journal
 	rec  *recorder
 
-	faults atomic.Int64 // numbers fault ids
+	faults  atomic.Int64 // numbers fault ids
+	planned map[*experiment.Step][]target.Target
 
 	mu       sync.Mutex
 	active   []*applied // faults in place, in order of injection
