@@ -20,23 +20,23 @@ import (
 func FindProcesses(ctx context.Context, sel *experiment.ProcessSelector) ([]Target, error) {
 	var pids []int
 	switch {
-	case sel.PID != 0:
-		pids = []int{sel.PID}
 	case sel.PIDFile != "":
 		pid, err := readPIDFile(sel.PIDFile)
 		if err != nil {
 			return nil, err
 		}
+		if sel.PID != 0 && sel.PID != pid {
+			return nil, nil // both given: they must agree
+		}
 		pids = []int{pid}
+	case sel.PID != 0:
+		pids = []int{sel.PID}
 	default:
 		all, err := procfs.PIDs()
 		if err != nil {
 			return nil, err
 		}
 		pids = all
-	}
-	if sel.PIDFile != "" && sel.PID != 0 && pids[0] != sel.PID {
-		return nil, nil
 	}
 	protected := protectedPIDs()
 	var out []Target
