@@ -137,10 +137,10 @@ func (s *Step) decodeFault(d *Decoder, faultNode, paramsNode, targetKey, duratio
 	}
 	if len(d.errs) == before {
 		if v, ok := params.(Validator); ok {
-			reportFieldErrors(d, v.Validate(), paramsNode, n0(paramsNode, faultNode), pp)
+			reportFieldErrors(d, v.Validate(), paramsNode, n0(paramsNode, faultNode), pp, pp)
 		}
 		if v, ok := params.(DurationValidator); ok {
-			reportFieldErrors(d, v.ValidateDuration(s.Duration.D()), paramsNode, n0(durationKey, faultNode), pp)
+			reportFieldErrors(d, v.ValidateDuration(s.Duration.D()), paramsNode, n0(durationKey, faultNode), pp, join(path, "duration"))
 		} else if !info.Reversible && s.Duration != 0 {
 			d.Errorf(durationKey, join(path, "duration"), "%s cannot be undone, so it takes no duration", s.Fault)
 		}
@@ -164,10 +164,11 @@ func n0(a, b *yaml.Node) *yaml.Node {
 }
 
 // reportFieldErrors places each FieldError at its key inside params.
-func reportFieldErrors(d *Decoder, err error, params, fallback *yaml.Node, path string) {
+// Errors naming no field go to fallback, at fallbackPath.
+func reportFieldErrors(d *Decoder, err error, params, fallback *yaml.Node, path, fallbackPath string) {
 	for _, fe := range fieldErrors(err) {
 		if fe.Field == "" {
-			d.Errorf(fallback, path, "%s", fe.Msg)
+			d.Errorf(fallback, fallbackPath, "%s", fe.Msg)
 			continue
 		}
 		n := params
@@ -260,7 +261,7 @@ func (c *Check) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 	before := len(d.errs)
 	d.decode(probes[1], pp, reflectOf(params))
 	if v, ok := params.(Validator); ok && len(d.errs) == before {
-		reportFieldErrors(d, v.Validate(), probes[1], probes[0], pp)
+		reportFieldErrors(d, v.Validate(), probes[1], probes[0], pp, pp)
 	}
 	c.Params = params
 	if expectNode != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,3 +198,5 @@ func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
