@@ -240,7 +240,10 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, t target.Target, n
 		r.firstInjection = time.Now()
 	}
 	r.mu.Unlock()
-	injErr := kindOf(s).Inject(ctx, rec)
+	notes := fault.WithNotes(ctx, func(msg string) {
+		r.rec.event(journal.Event{Type: journal.FaultNote, Step: s.Name, Fault: s.Fault, FaultID: id, Target: t.String(), Message: msg})
+	})
+	injErr := kindOf(s).Inject(notes, rec)
 	if injErr != nil {
 		ev.Type, ev.Message = journal.InjectFailed, injErr.Error()
 		r.rec.event(ev)

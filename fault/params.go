@@ -34,7 +34,9 @@ func ParamDocs(params any) []ParamDoc {
 		}
 		d := ParamDoc{Name: name, Type: typeName(f.Type), Doc: f.Tag.Get("doc")}
 		if fv := v.Field(i); !fv.IsZero() {
-			if s, ok := fv.Interface().(fmt.Stringer); ok {
+			if fv.Kind() == reflect.String {
+				d.Default = fv.String()
+			} else if s, ok := fv.Interface().(fmt.Stringer); ok {
 				d.Default = s.String()
 			} else if b, err := json.Marshal(fv.Interface()); err == nil {
 				d.Default = string(b)

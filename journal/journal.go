@@ -51,6 +51,7 @@ const (
 	InjectFailed   EventType = "inject-failed"
 	Recovered      EventType = "recovered"
 	RecoverFailed  EventType = "recover-failed"
+	FaultNote      EventType = "fault-note" // what a fault in place did (a repeated kill)
 	CheckFailed    EventType = "check-failed"
 	CheckRecovered EventType = "check-ok"
 	StopCondition  EventType = "stop-condition"

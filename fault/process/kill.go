@@ -163,18 +163,23 @@ func startRepeat(ctx context.Context, interval time.Duration, sig unix.Signal, r
 	return nil
 }
 
-// killMatching signals every live process sel matches. A process that
-// exits meanwhile, or may not be signalled, is skipped: the loop has no one
-// to report to, and the next round tries again.
+// killMatching signals every live process sel matches and notes each
+// kill in the journal. A process that exits meanwhile, or may not be
+// signalled, is noted and skipped; the next round tries again.
 func killMatching(ctx context.Context, sel *experiment.ProcessSelector, sig unix.Signal) {
 	victims, err := target.FindProcesses(ctx, sel)
 	if err != nil {
+		fault.Notef(ctx, "find processes to kill: %v", err)
 		return
 	}
 	for _, v := range victims {
 		if ctx.Err() != nil {
 			return
 		}
-		_ = signalProcess(v, sig)
+		if err := signalProcess(v, sig); err != nil {
+			fault.Notef(ctx, "%s %s: %v", unix.SignalName(sig), v, err)
+			continue
+		}
+		fault.Notef(ctx, "sent %s to %s", unix.SignalName(sig), v)
 	}
 }
