@@ -277,3 +277,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLoad decodes and validates a document using every feature.
+func BenchmarkLoad(b *testing.B) {
+	b.Setenv("FAULTLINE_TEST_TOKEN", "s3cr3t-token")
+	data, err := os.ReadFile("testdata/valid/full.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := experiment.Parse(data, "full.yaml", testCatalog{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -309,11 +309,9 @@ func (l *Ledger) Recover(ctx context.Context, id string) (Outcome, error) {
 			}
 		}
 		if entry == nil {
-			for _, e := range es {
-				if e.ID == id {
-					outcome = AlreadyRecovered
-					return nil
-				}
+			if known(es, id) || inHistory(l.path, id) {
+				outcome = AlreadyRecovered
+				return nil
 			}
 			return fmt.Errorf("recover fault %s: not in ledger %s", id, l.path)
 		}
@@ -329,9 +327,64 @@ func (l *Ledger) Recover(ctx context.Context, id string) (Outcome, error) {
 			return fmt.Errorf("recover %s on %s: %w", rec.Kind, rec.Target, rerr)
 		}
 		outcome = RecoveredNow
-		return appendEntries(f, Entry{ID: id, State: Recovered})
+		if err := appendEntries(f, Entry{ID: id, State: Recovered}); err != nil {
+			return err
+		}
+		if len(openFaults(es)) == 1 { // the one just recovered: nothing is open now
+			return compact(f)
+		}
+		return nil
 	})
 	return outcome, err
+}
+
+func known(es []Entry, id string) bool {
+	for _, e := range es {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// inHistory reports whether id is in the compacted history (PATH.1): it
+// was recovered before the ledger was compacted.
+func inHistory(path, id string) bool {
+	f, err := os.Open(path + ".1")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	es, err := readAll(f)
+	return err == nil && known(es, id)
+}
+
+// compactAbove is the size past which a ledger with no open fault is moved
+// to its ".1" file and started afresh, so appends stay cheap.
+const compactAbove = 256 << 10
+
+// compact keeps the history in PATH.1 and empties the ledger, in place (the
+// caller holds the lock on this inode, which other processes wait on).
+func compact(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() < compactAbove {
+		return err
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return fmt.Errorf("compact ledger: %w", err)
+	}
+	old := f.Name() + ".1"
+	if err := os.WriteFile(old+".tmp", b, 0o600); err != nil {
+		return fmt.Errorf("compact ledger: %w", err)
+	}
+	if err := os.Rename(old+".tmp", old); err != nil {
+		return fmt.Errorf("compact ledger: %w", err)
+	}
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("compact ledger: %w", err)
+	}
+	return f.Sync()
 }
 
 // Entries returns every entry, for inspection and tests.

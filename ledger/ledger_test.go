@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,10 @@ func record(t *testing.T, id string, fail bool, owner fault.Owner) *fault.Record
 	t.Helper()
 	params, _ := json.Marshal(countedParams{Fail: fail})
 	return &fault.Record{ID: id, Kind: "test.counted", Target: target.LocalHost(), Params: params, Owner: owner}
+}
+
+func ledgerAt(dir string) (*ledger.Ledger, error) {
+	return ledger.Open(filepath.Join(dir, "state", "ledger.jsonl"))
 }
 
 func open(t *testing.T) *ledger.Ledger {
@@ -195,5 +200,42 @@ func TestCorruptLineInTheMiddleIsAnError(t *testing.T) {
 	os.WriteFile(l.Path(), []byte("{not json}\n{\"seq\":1,\"id\":\"x\",\"state\":\"recovered\"}\n"), 0o600)
 	if _, err := l.Open(context.Background()); err == nil {
 		t.Fatal("a corrupt line followed by more entries was accepted")
+	}
+}
+
+func TestCompactsOnceNothingIsOpen(t *testing.T) {
+	ctx := context.Background()
+	l := open(t)
+	owner := fault.Owner{PID: 999999}
+	pad := strings.Repeat("x", 4096)
+	for i := 0; i < 80; i++ { // ~80 × 3 × 4 KiB: past the compaction size
+		r := record(t, fmt.Sprint("f", i), false, owner)
+		r.Step = pad
+		if err := l.Begin(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			continue // f0 stays open for a while
+		}
+		if _, err := l.Recover(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := os.Stat(l.Path()); st.Size() < 256<<10 {
+		t.Fatalf("ledger compacted (%d bytes) while f0 was still open", st.Size())
+	}
+	if _, err := l.Recover(ctx, "f0"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(l.Path()); st.Size() != 0 {
+		t.Errorf("ledger is %d bytes after every fault was recovered", st.Size())
+	}
+	if st, err := os.Stat(l.Path() + ".1"); err != nil || st.Size() < 256<<10 {
+		t.Errorf("history not kept in .1: %v", err)
+	}
+	// An engine whose fault `recover --force` undid, then compacted away,
+	// hears it was already recovered, not that it is unknown.
+	if o, err := l.Recover(ctx, "f0"); err != nil || o != ledger.AlreadyRecovered {
+		t.Errorf("recovering a compacted fault again: %q, %v", o, err)
 	}
 }
