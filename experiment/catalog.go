@@ -46,6 +46,13 @@ type Validator interface {
 	Validate() error
 }
 
+// ExpectValidator is implemented by probe settings that decide which
+// measures an expect block may judge (an http check measures `value` only
+// with a jsonPath). It gets the measures the block names.
+type ExpectValidator interface {
+	ValidateExpect(measures []string) error
+}
+
 // DurationValidator is implemented by fault parameters whose validity
 // depends on the step's duration (for example a repeated kill needs one).
 type DurationValidator interface {

@@ -266,6 +266,13 @@ func (c *Check) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 	c.Params = params
 	if expectNode != nil {
 		c.decodeExpect(d, expectNode, join(path, "expect"), info)
+		if v, ok := params.(ExpectValidator); ok {
+			measures := make([]string, len(c.Expect))
+			for i, e := range c.Expect {
+				measures[i] = e.Measure
+			}
+			reportFieldErrors(d, v.ValidateExpect(measures), expectNode, expectNode, join(path, "expect"), join(path, "expect"))
+		}
 	}
 }
 

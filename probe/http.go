@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -86,6 +87,15 @@ func init() {
 var tokenRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 // Validate implements experiment.Validator.
+// ValidateExpect implements experiment.ExpectValidator: `value` is what
+// jsonPath finds, so judging it needs a jsonPath.
+func (p *HTTPParams) ValidateExpect(measures []string) error {
+	if p.JSONPath == "" && slices.Contains(measures, "value") {
+		return experiment.FieldErrorf("value", "value is what jsonPath finds in the body: set jsonPath in the http settings")
+	}
+	return nil
+}
+
 func (p *HTTPParams) Validate() error {
 	var errs []error
 	if p.URL == "" {

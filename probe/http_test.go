@@ -263,5 +263,6 @@ func TestHTTPInvalid(t *testing.T) {
 		{"misspelt field", `{http: {url: "http://127.0.0.1:1/", methd: GET}}`, []string{"http.methd", `did you mean "method"`}},
 		{"bool as string", `{http: {url: "http://127.0.0.1:1/", followRedirects: "no"}}`, []string{"http.followRedirects", "true or false"}},
 		{"several at once", `{http: {url: "ftp://x/", timeout: 0s}}`, []string{"http.url", "http.timeout"}},
+		{"value without jsonPath", `{http: {url: "http://127.0.0.1:1/"}, expect: {value: ok}}`, []string{"expect.value", "set jsonPath"}},
 	})
 }
