@@ -291,3 +291,19 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+func TestValuesReadBackFromJSON(t *testing.T) {
+	var s struct {
+		A, B experiment.Size
+		P, Q experiment.Percent
+	}
+	if err := json.Unmarshal([]byte(`{"A": 1024, "B": "64MiB", "P": 30, "Q": "2.5%"}`), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.A != 1024 || s.B != 64<<20 || s.P != 30 || s.Q != 2.5 {
+		t.Errorf("got %+v", s)
+	}
+	if err := json.Unmarshal([]byte(`{"P": "150%"}`), &s); err == nil {
+		t.Error("150% accepted")
+	}
+}

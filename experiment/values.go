@@ -111,6 +111,25 @@ func (z *Size) DecodeNode(dc *Decoder, n *yaml.Node, path string) {
 	*z = v
 }
 
+// UnmarshalJSON reads a number of bytes or the string form ("64MiB").
+func (z *Size) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*z = Size(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("size: want a number of bytes or a string such as \"64MiB\"")
+	}
+	v, err := ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*z = v
+	return nil
+}
+
 func (z Size) String() string {
 	const unit = 1024
 	if z < unit {
@@ -137,6 +156,26 @@ func ParsePercent(s string) (Percent, error) {
 		return 0, fmt.Errorf("percentage %q is outside 0%%..100%%", s)
 	}
 	return Percent(f), nil
+}
+
+// UnmarshalJSON reads a number of percent or the string form ("30%").
+func (p *Percent) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		v, err := ParsePercent(strconv.FormatFloat(f, 'g', -1, 64))
+		*p = v
+		return err
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("percentage: want a number or a string such as \"30%%\"")
+	}
+	v, err := ParsePercent(s)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
 }
 
 // DecodeNode implements NodeDecoder.

@@ -56,6 +56,8 @@ type Info struct {
 // Record is everything needed to recover one fault on one target. It is
 // written to the ledger before the fault is applied.
 type Record struct {
+	// ID is unique across runs and made of letters, digits, '-', '_' and
+	// '.', so kinds may use it in file names.
 	ID     string          `json:"id"`
 	Kind   string          `json:"kind"`
 	Target target.Target   `json:"target"`

@@ -15,7 +15,7 @@ import (
 
 // CPUParams are the parameters of stress.cpu.
 type CPUParams struct {
-	Workers int                `yaml:"workers" json:"workers,omitempty" doc:"worker processes, each loading one core (default: the number of CPUs)"`
+	Workers int                `yaml:"workers" json:"workers,omitempty" doc:"worker processes, each loading one core (default: the number of CPUs here)"`
 	Load    experiment.Percent `yaml:"load" json:"load,omitempty" doc:"share of each ~100ms window a worker spins"`
 }
 
