@@ -182,7 +182,7 @@ func TestJudge(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := parseCheck(t, `{http: {url: "http://127.0.0.1:1/"}, expect: `+tc.expect+`}`)
+			c := parseCheck(t, `{http: {url: "http://127.0.0.1:1/", jsonPath: "$.status"}, expect: `+tc.expect+`}`)
 			ok, fails := probe.Judge(c.Expect, probe.Measurement{Values: tc.values, Err: tc.err})
 			if ok != tc.ok {
 				t.Fatalf("ok = %v, want %v; failures %q", ok, tc.ok, fails)
