@@ -114,7 +114,6 @@ func TestHTTP(t *testing.T) {
 		{"jsonPath on text", `{http: {url: "` + u + `/text", jsonPath: "$.status"}, expect: {status: 200}}`, false, "the body is not JSON"},
 		{"jsonPath on a large body", `{http: {url: "` + u + `/bigjson", jsonPath: "$.pad"}, expect: {status: 200}}`, false, "the body is larger than 4MiB, too large for jsonPath"},
 		{"body cut short", `{http: {url: "` + u + `/cut"}, expect: {status: 200}}`, false, "GET " + u + "/cut: reading the body: the connection was closed before the answer was complete"},
-		{"value without jsonPath", `{http: {url: "` + u + `/json"}, expect: {value: 3}}`, false, "value: not measured"},
 		{"redirect followed", `{http: {url: "` + u + `/redirect"}, expect: {status: 200, body: "^ok$"}}`, true, ""},
 		{"redirect not followed", `{http: {url: "` + u + `/redirect", followRedirects: false}, expect: {status: 302}}`, true, ""},
 		{"method, headers and body", `{http: {url: "` + u + `/echo", method: POST, headers: {X-Probe: on, Host: svc.test}, body: hello}, expect: {body: "^POST svc.test on hello$"}}`, true, ""},
