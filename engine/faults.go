@@ -253,6 +253,10 @@ func (r *run) inject(ctx context.Context, s *experiment.Step, t target.Target, n
 		r.log.Warn("ledger update after injection failed; the injecting record still allows recovery", "fault", id, "err", err)
 	}
 	ev.Type, ev.Message = journal.Injected, s.Fault+" in place"
+	if s.Duration > 0 {
+		ends := r.rec.now() + s.Duration.D().Seconds()
+		ev.Ends = &ends
+	}
 	r.rec.event(ev)
 	return a, nil
 }

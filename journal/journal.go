@@ -74,6 +74,9 @@ type Event struct {
 	Target  string    `json:"target,omitempty"`
 	Check   string    `json:"check,omitempty"`
 	Message string    `json:"message,omitempty"`
+	// Ends is, on an injected event, when the fault is due to be recovered
+	// (an offset like At); absent when it lasts until the end of the method.
+	Ends *float64 `json:"ends,omitempty"`
 }
 
 // Series is one check's samples over the run.

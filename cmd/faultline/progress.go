@@ -11,14 +11,38 @@ import (
 
 // progress prints a run for humans on stderr as it happens.
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	quiet bool
-	color bool
+	mu     sync.Mutex
+	w      io.Writer
+	quiet  bool
+	color  bool
+	active map[string]journal.Event // injected faults not yet recovered, by id
 }
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, quiet: quiet, color: isTerminal(w)}
+	return &progress{w: w, quiet: quiet, color: isTerminal(w), active: map[string]journal.Event{}}
+}
+
+// faults says which faults are in place and how long they have left.
+func (p *progress) faults(now float64) string {
+	if len(p.active) == 0 {
+		return ""
+	}
+	var first journal.Event
+	for _, e := range p.active {
+		if first.FaultID == "" || e.At < first.At {
+			first = e
+		}
+	}
+	s := fmt.Sprintf("%s on %s", first.Fault, first.Target)
+	if n := len(p.active); n > 1 {
+		s = fmt.Sprintf("%d faults in place, first %s", n, s)
+	}
+	if first.Ends != nil {
+		s += fmt.Sprintf(", %.1fs left", max(0, *first.Ends-now))
+	} else {
+		s += ", until the method ends"
+	}
+	return "  [" + s + "]"
 }
 
 func (p *progress) paint(code, s string) string {
@@ -47,13 +71,21 @@ func (p *progress) Event(e journal.Event) {
 		}
 		line = fmt.Sprintf("   injecting %s into %s (%s)", e.Fault, e.Target, e.Message)
 	case journal.Injected:
+		p.active[e.FaultID] = e
 		line = p.paint("33", fmt.Sprintf("   injected %s into %s", e.Fault, e.Target))
+		if e.Ends != nil {
+			line += fmt.Sprintf(" until %.2fs", *e.Ends)
+		}
 	case journal.Recovered:
+		delete(p.active, e.FaultID)
 		line = p.paint("32", fmt.Sprintf("   recovered %s on %s", e.Fault, e.Target))
 		if e.Message != "recovered" {
 			line += " (" + e.Message + ")"
 		}
 	case journal.InjectFailed, journal.RecoverFailed, journal.ErrorEvent:
+		if e.Type == journal.RecoverFailed {
+			delete(p.active, e.FaultID)
+		}
 		line = p.paint("31", fmt.Sprintf("   %s %s %s: %s", e.Type, e.Fault, e.Target, e.Message))
 	case journal.StopCondition, journal.Halt:
 		line = p.paint("31;1", "!! "+e.Message)
@@ -96,7 +128,7 @@ func (p *progress) Sample(s *journal.Series, smp journal.Sample) {
 	if s.Kind == "stop" {
 		kind = "stop "
 	}
-	fmt.Fprintf(p.w, "[%7.2fs]    %s %s%-7s %s%s\n", smp.At, mark, kind, smp.Phase, s.Check, detail)
+	fmt.Fprintf(p.w, "[%7.2fs]    %s %s%-7s %s%s%s\n", smp.At, mark, kind, smp.Phase, s.Check, detail, p.faults(smp.At))
 }
 
 func (p *progress) verdict(j *journal.Journal) {
