@@ -205,26 +205,19 @@ func structFields(t reflect.Type) (map[string]fieldInfo, []string) {
 }
 
 func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
-	if n.Kind != yaml.MappingNode {
-		d.Errorf(n, path, "want a mapping, got %s", kindName(n))
-		return
-	}
 	fields, order := structFields(v.Type())
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		fp := join(path, k.Value)
-		if seen[k.Value] {
-			d.Errorf(k, fp, "duplicate key")
-			continue
-		}
+	ok := keyed(d, n, path, func(k, val *yaml.Node, fp string) {
 		seen[k.Value] = true
 		fi, ok := fields[k.Value]
 		if !ok {
 			d.Errorf(k, fp, "unknown field%s", suggest(k.Value, order))
-			continue
+			return
 		}
 		d.decode(val, fp, v.FieldByIndex(fi.index))
+	})
+	if !ok {
+		return
 	}
 	for _, name := range order {
 		if fields[name].required && !seen[name] {

@@ -138,28 +138,26 @@ func docRoot(n *yaml.Node) *yaml.Node {
 
 // mapValue returns the value node of key in a mapping node, or nil.
 func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
+	_, v := mapEntry(n, key)
+	return v
 }
 
 // mapKey returns the key node of key in a mapping node, or nil.
 func mapKey(n *yaml.Node, key string) *yaml.Node {
+	k, _ := mapEntry(n, key)
+	return k
+}
+
+func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
 	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+		return nil, nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i]
+			return n.Content[i], n.Content[i+1]
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func posOf(d *Decoder, n *yaml.Node, path string) Pos {

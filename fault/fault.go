@@ -14,11 +14,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/faultline-dev/faultline/experiment"
+	"github.com/faultline-dev/faultline/internal/registry"
 	"github.com/faultline-dev/faultline/target"
 )
 
@@ -116,41 +115,16 @@ func (r *Record) GetState(v any) error {
 // recovery can find and stop them from the record alone.
 const TagEnv = "FAULTLINE_FAULT_ID"
 
-var (
-	mu    sync.RWMutex
-	kinds = map[string]Kind{}
-)
+var kinds = registry.New[Kind]("fault kind")
 
 // RegisterKind adds a kind; registering a name twice panics.
-func RegisterKind(k Kind) {
-	mu.Lock()
-	defer mu.Unlock()
-	name := k.Info().Name
-	if _, dup := kinds[name]; dup {
-		panic("fault: kind registered twice: " + name)
-	}
-	kinds[name] = k
-}
+func RegisterKind(k Kind) { kinds.Add(k.Info().Name, k) }
 
 // Lookup returns the kind called name.
-func Lookup(name string) (Kind, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	k, ok := kinds[name]
-	return k, ok
-}
+func Lookup(name string) (Kind, bool) { return kinds.Lookup(name) }
 
 // Names lists the registered kinds in order.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(kinds))
-	for n := range kinds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return kinds.Names() }
 
 // Def defines a kind whose parameters are P. Register turns it into a Kind,
 // so a kind's file holds only its parameters and its three functions.

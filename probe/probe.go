@@ -6,12 +6,11 @@ package probe
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/faultline-dev/faultline/expect"
 	"github.com/faultline-dev/faultline/experiment"
+	"github.com/faultline-dev/faultline/internal/registry"
 )
 
 // Measurement is what one run of a probe observed.
@@ -45,41 +44,16 @@ type Info struct {
 	Primary string `json:"primary,omitempty"`
 }
 
-var (
-	mu    sync.RWMutex
-	kinds = map[string]Kind{}
-)
+var kinds = registry.New[Kind]("probe kind")
 
 // Register adds a kind; registering a name twice panics.
-func Register(k Kind) {
-	mu.Lock()
-	defer mu.Unlock()
-	name := k.Info().Name
-	if _, dup := kinds[name]; dup {
-		panic("probe: kind registered twice: " + name)
-	}
-	kinds[name] = k
-}
+func Register(k Kind) { kinds.Add(k.Info().Name, k) }
 
 // Lookup returns the kind called name.
-func Lookup(name string) (Kind, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	k, ok := kinds[name]
-	return k, ok
-}
+func Lookup(name string) (Kind, bool) { return kinds.Lookup(name) }
 
 // Names lists the registered kinds in order.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(kinds))
-	for n := range kinds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return kinds.Names() }
 
 // Def defines a kind whose settings are P; Define turns it into a Kind.
 type Def[P any] struct {

@@ -180,13 +180,16 @@ func TestForegroundLeftovers(t *testing.T) {
 func TestBackgroundStop(t *testing.T) {
 	kind := lookup(t)
 	t.Run("SIGTERM first", func(t *testing.T) {
-		marker := filepath.Join(t.TempDir(), "terminated")
+		dir := t.TempDir()
+		marker, ready := filepath.Join(dir, "terminated"), filepath.Join(dir, "trap-set")
 		p := params(func(p *exec.Params) {
-			p.Command = []string{"sh", "-c", `trap "touch ` + marker + `; exit 0" TERM; ` + strings.Join(faulttest.Sleeper(), " ") + ` & wait`}
+			p.Command = []string{"sh", "-c", `trap "touch ` + marker + `; exit 0" TERM; touch ` + ready + `; ` + strings.Join(faulttest.Sleeper(), " ") + ` & wait`}
 			p.Background = true
 		})
 		rec := faulttest.NewRecord(t, "exec", p, target.LocalHost())
 		injectBackground(t, kind, rec)
+		// SIGTERM before the shell has set its trap would kill it outright.
+		eventually(t, "the shell set its TERM trap", func() bool { _, err := os.Stat(ready); return err == nil })
 		if err := kind.Recover(context.Background(), rec); err != nil {
 			t.Fatal(err)
 		}
