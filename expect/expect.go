@@ -162,7 +162,18 @@ func parseValue(k Kind, s string) (float64, error) {
 // Match reports whether v satisfies the tolerance. v is a float64 or int
 // for Number, a time.Duration for Duration, a string for Text and any
 // JSON value for Any. A value of the wrong type never matches.
+//
+// A []float64 (the samples of a Prometheus vector, say) matches when it is
+// not empty and every element matches.
 func (m Matcher) Match(v any) bool {
+	if list, ok := v.([]float64); ok {
+		for _, x := range list {
+			if !m.Match(x) {
+				return false
+			}
+		}
+		return len(list) > 0
+	}
 	if len(m.anyOf) > 0 {
 		return slices.ContainsFunc(m.anyOf, func(sub Matcher) bool { return sub.Match(v) })
 	}

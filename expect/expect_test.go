@@ -41,6 +41,10 @@ func TestMatch(t *testing.T) {
 		{expect.Any, true, true, true},
 		{expect.Any, "ok", "nope", false},
 		{expect.Number, "200", "not a number", false},
+		{expect.Number, "< 1", []float64{0.1, 0.5}, true},
+		{expect.Number, "< 1", []float64{0.1, 1.5}, false},
+		{expect.Number, "< 1", []float64{}, false},
+		{expect.Number, []any{1.0, 2.0}, []float64{1, 2, 1}, true},
 	} {
 		m, err := expect.Compile(tc.kind, tc.tol)
 		if err != nil {

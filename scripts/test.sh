@@ -13,9 +13,10 @@ need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v ps >/dev/null || need+=(procps)
 command -v gcc >/dev/null || need+=(gcc)
+command -v prometheus >/dev/null || need+=(prometheus)    # a real Prometheus for the prometheus probe
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "missing packages: ${need[*]} (install them, or run as root)" >&2
     exit 1
