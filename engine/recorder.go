@@ -131,3 +131,20 @@ func (r *recorder) hitRecovered(i int, errMsg string) {
 	}
 	h.RecoveredAt = &at
 }
+
+// Observers fans events and samples out to several observers, in order.
+func Observers(obs ...Observer) Observer { return observers(obs) }
+
+type observers []Observer
+
+func (os observers) Event(e journal.Event) {
+	for _, o := range os {
+		o.Event(e)
+	}
+}
+
+func (os observers) Sample(s *journal.Series, smp journal.Sample) {
+	for _, o := range os {
+		o.Sample(s, smp)
+	}
+}

@@ -52,6 +52,7 @@ func newInjectCmd() *cobra.Command {
 	fl.StringVar(&f.journal, "journal", "", "write the run's journal here")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve targets and check the machine; inject nothing")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only failures and the verdict")
+	addMetricsFlags(cmd, &f)
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,13 +16,16 @@ import (
 	"github.com/faultline-dev/faultline/experiment"
 	"github.com/faultline-dev/faultline/ledger"
 	"github.com/faultline-dev/faultline/report"
+	"github.com/faultline-dev/faultline/telemetry"
 )
 
 type runFlags struct {
-	journal string
-	report  string
-	dryRun  bool
-	quiet   bool
+	journal       string
+	report        string
+	dryRun        bool
+	quiet         bool
+	metricsAddr   string
+	metricsLinger time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -48,7 +52,13 @@ recovered in every case. Ctrl-C halts and still recovers everything.`,
 	cmd.Flags().StringVar(&f.report, "report", "", "also render a report (.md or .html) to this file")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "resolve targets and check the machine; inject nothing")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print only failures and the verdict")
+	addMetricsFlags(cmd, &f)
 	return cmd
+}
+
+func addMetricsFlags(cmd *cobra.Command, f *runFlags) {
+	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run on this address (e.g. 127.0.0.1:9464)")
+	cmd.Flags().DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving metrics this long after the run, so the verdict is scraped")
 }
 
 func openLedger(cmd *cobra.Command) (*ledger.Ledger, error) {
@@ -75,11 +85,23 @@ func runExperiment(cmd *cobra.Command, x *experiment.Experiment, f runFlags) err
 	stopSignals := haltOnSignals(stderr, halt)
 	defer stopSignals()
 
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	prog := newProgress(stderr, f.quiet)
-	j := engine.Run(ctx, x, engine.Options{
-		Ledger: l, DryRun: f.dryRun, Observer: prog,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	var obs engine.Observer = prog
+	if f.metricsAddr != "" {
+		m := telemetry.New(x.Metadata.Name)
+		addr, stopMetrics, err := m.Serve(f.metricsAddr, log)
+		if err != nil {
+			return usageError(err)
+		}
+		defer func() {
+			time.Sleep(f.metricsLinger) // let a last scrape see the verdict
+			stopMetrics()
+		}()
+		fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", addr)
+		obs = engine.Observers(prog, m)
+	}
+	j := engine.Run(ctx, x, engine.Options{Ledger: l, DryRun: f.dryRun, Observer: obs, Logger: log})
 	if f.journal != "" {
 		if err := j.Write(f.journal); err != nil {
 			fmt.Fprintln(stderr, "faultline:", err)

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,5 +250,47 @@ func TestSignalHaltsAndRecovers(t *testing.T) {
 	if j.Status != journal.Aborted || countEvents(&j, journal.Halt) != 1 {
 		t.Errorf("journal status %s with %d halt events", j.Status, countEvents(&j, journal.Halt))
 	}
+	assertRunning(t, s.backends...)
+}
+
+// TestMetricsWhileRunning scrapes --metrics-addr while two pauses are in
+// place, then sees them recovered and the verdict.
+func TestMetricsWhileRunning(t *testing.T) {
+	s := startStorefront(t, 2)
+	e := newEnv(t, s)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c := exec.Command(bin, "run", testdata("halt.yaml"), "--metrics-addr", addr, "--metrics-linger", "3s")
+	c.Dir, c.Env = e.dir, append(os.Environ(), e.vars...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	scrape := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	active := `faultline_faults_active{experiment="held-until-halted",kind="process.pause"} 2`
+	pollUntil(t, 20*time.Second, "two active pauses in the metrics", func() bool { return strings.Contains(scrape(), active) })
+	if m := scrape(); !strings.Contains(m, `faultline_run_phase{experiment="held-until-halted",phase="method"} 1`) {
+		t.Errorf("no method phase in the metrics:\n%s", m)
+	}
+	c.Process.Signal(syscall.SIGINT)
+	verdict := `faultline_run_verdict{experiment="held-until-halted",status="aborted"} 1`
+	pollUntil(t, 20*time.Second, "the verdict in the metrics", func() bool { return strings.Contains(scrape(), verdict) })
+	m := scrape()
+	for _, want := range []string{
+		`faultline_faults_active{experiment="held-until-halted",kind="process.pause"} 0`,
+		`faultline_faults_recovered_total{experiment="held-until-halted",kind="process.pause"} 2`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	c.Wait()
 	assertRunning(t, s.backends...)
 }
