@@ -54,6 +54,7 @@ var ErrHalted = errors.New("halted")
 // unless recovering it failed, which the journal says loudly.
 func Run(ctx context.Context, x *experiment.Experiment, opts Options) *journal.Journal {
 	r := newRun(x, opts)
+	defer probe.StopAll(x.Checks())
 	r.run(ctx)
 	return r.finish()
 }

@@ -189,6 +189,34 @@ func (p Pos) Errorf(format string, args ...any) *Error {
 	return e
 }
 
+// Checks lists every check of the document: hypothesis checks, stop
+// conditions, rollbacks and probe steps (also inside parallel groups).
+func (x *Experiment) Checks() []*Check {
+	var out []*Check
+	if h := x.Spec.Hypothesis; h != nil {
+		for i := range h.Checks {
+			out = append(out, &h.Checks[i])
+		}
+	}
+	for i := range x.Spec.StopWhen {
+		out = append(out, &x.Spec.StopWhen[i])
+	}
+	for i := range x.Spec.Rollbacks {
+		out = append(out, &x.Spec.Rollbacks[i])
+	}
+	var steps func([]Step)
+	steps = func(ss []Step) {
+		for i := range ss {
+			if ss[i].Probe != nil {
+				out = append(out, ss[i].Probe)
+			}
+			steps(ss[i].Parallel)
+		}
+	}
+	steps(x.Spec.Method)
+	return out
+}
+
 // Redact replaces every secret value substituted from the environment with
 // the reference it came from.
 func (x *Experiment) Redact(s string) string {

@@ -34,6 +34,13 @@ type Kind interface {
 	Measure(ctx context.Context, params any) Measurement
 }
 
+// Stopper is implemented by kinds that keep something running between
+// samples (the load probe's generator). The engine calls Stop with each
+// check's settings once the run is over.
+type Stopper interface {
+	Stop(params any)
+}
+
 // Info describes a probe kind.
 type Info struct {
 	Name    string `json:"name"`
@@ -88,6 +95,17 @@ func (k *defKind[P]) Measure(ctx context.Context, params any) Measurement {
 		return Measurement{Err: fmt.Sprintf("probe %s: settings of type %T", k.d.Name, params)}
 	}
 	return k.d.Measure(ctx, p)
+}
+
+// StopAll stops whatever the checks' kinds keep running between samples.
+func StopAll(checks []*experiment.Check) {
+	for _, c := range checks {
+		if k, ok := Lookup(c.Probe); ok {
+			if s, ok := k.(Stopper); ok {
+				s.Stop(c.Params)
+			}
+		}
+	}
 }
 
 // Sample is one judged run of a check.
