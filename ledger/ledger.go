@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -125,18 +126,12 @@ func (l *Ledger) locked(ctx context.Context, fn func(f *os.File) error) error {
 	return fn(f)
 }
 
-// append writes entries and fsyncs; the caller holds the lock.
+// appendEntries writes entries after the last one and fsyncs; the caller
+// holds the lock.
 func appendEntries(f *os.File, es ...Entry) error {
-	last, err := readAll(f)
+	seq, err := dropTornTail(f)
 	if err != nil {
 		return err
-	}
-	if err := dropTornTail(f); err != nil {
-		return err
-	}
-	seq := int64(0)
-	if len(last) > 0 {
-		seq = last[len(last)-1].Seq
 	}
 	var buf bytes.Buffer
 	for _, e := range es {
@@ -159,6 +154,46 @@ func appendEntries(f *os.File, es ...Entry) error {
 		return fmt.Errorf("sync ledger: %w", err)
 	}
 	return nil
+}
+
+// tailSize is how much of the file's end dropTornTail reads: more than one
+// entry, since records are small.
+const tailSize = 64 << 10
+
+// dropTornTail cuts a last line without its newline — faultline died while
+// writing it, before the write was synced, so its fault was never applied —
+// and returns the sequence number of the last whole entry. It reads only
+// the end of the file, so appends stay cheap as the ledger grows.
+func dropTornTail(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("read ledger: %w", err)
+	}
+	off := max(0, st.Size()-tailSize)
+	tail := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(tail, off); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read ledger: %w", err)
+	}
+	if n := len(tail); n > 0 && tail[n-1] != '\n' {
+		cut := bytes.LastIndexByte(tail, '\n') + 1
+		if cut == 0 && off > 0 {
+			return 0, fmt.Errorf("read ledger %s: its last line is longer than %d bytes and has no end", f.Name(), tailSize)
+		}
+		if err := f.Truncate(off + int64(cut)); err != nil {
+			return 0, fmt.Errorf("drop torn ledger line: %w", err)
+		}
+		tail = tail[:cut]
+	}
+	lines := bytes.Split(bytes.TrimRight(tail, "\n"), []byte{'\n'})
+	last := lines[len(lines)-1]
+	if len(last) == 0 {
+		return 0, nil
+	}
+	var e Entry
+	if err := json.Unmarshal(last, &e); err != nil {
+		return 0, fmt.Errorf("read ledger %s: last entry is corrupt: %w", f.Name(), err)
+	}
+	return e.Seq, nil
 }
 
 // readAll reads every entry. A torn last line (faultline died while
@@ -190,22 +225,6 @@ func readAll(f *os.File) ([]Entry, error) {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
 	return es, nil
-}
-
-// dropTornTail cuts a last line without its newline: faultline died while
-// writing it, before the write was synced, so its fault was never applied.
-func dropTornTail(f *os.File) error {
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		return fmt.Errorf("read ledger: %w", err)
-	}
-	if len(b) == 0 || b[len(b)-1] == '\n' {
-		return nil
-	}
-	if err := f.Truncate(int64(bytes.LastIndexByte(b, '\n') + 1)); err != nil {
-		return fmt.Errorf("drop torn ledger line: %w", err)
-	}
-	return nil
 }
 
 func lastSeq(es []Entry) int64 {
