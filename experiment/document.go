@@ -153,9 +153,14 @@ func (s *Step) Kind() StepKind {
 	}
 }
 
-// Target selects what a fault acts on, and how many of the matches.
+// Target selects what a fault acts on, and how many of the matches. It has
+// exactly one selector: process, host or netns.
 type Target struct {
 	Process *ProcessSelector `yaml:"process" json:"process,omitempty"`
+	// Host selects this host's own network stack (network faults).
+	Host *HostSelector `yaml:"host" json:"host,omitempty"`
+	// Netns selects a named network namespace (network faults).
+	Netns *NetnsSelector `yaml:"netns" json:"netns,omitempty"`
 	// Mode is one, all, fixed:N or percent:N (default one).
 	Mode       string `yaml:"mode" json:"mode,omitempty"`
 	MaxTargets int    `yaml:"maxTargets" json:"maxTargets,omitempty"`
@@ -172,6 +177,34 @@ type ProcessSelector struct {
 	Cmdline Regexp `yaml:"cmdline" json:"cmdline,omitzero"`
 	PIDFile string `yaml:"pidfile" json:"pidfile,omitempty"`
 	User    string `yaml:"user" json:"user,omitempty"`
+}
+
+// HostSelector selects the host's network stack, optionally one interface
+// (default: the interface of the default route).
+type HostSelector struct {
+	Interface string `yaml:"interface" json:"interface,omitempty"`
+}
+
+// NetnsSelector selects a network namespace by its name under /run/netns
+// (as `ip netns` names it), optionally one interface in it (default: the
+// interface of its default route).
+type NetnsSelector struct {
+	Name      string `yaml:"name" json:"name"`
+	Interface string `yaml:"interface" json:"interface,omitempty"`
+}
+
+// Selector names the target's selector: "process", "host", "netns", or ""
+// for none.
+func (t *Target) Selector() string {
+	switch {
+	case t.Process != nil:
+		return "process"
+	case t.Host != nil:
+		return "host"
+	case t.Netns != nil:
+		return "netns"
+	}
+	return ""
 }
 
 // Pos is a position in the source document.

@@ -58,6 +58,8 @@ func (testCatalog) Fault(kind string) (experiment.FaultInfo, bool) {
 		return experiment.FaultInfo{NewParams: func() any { return &struct{}{} }, Targets: []string{"process"}}, true
 	case "test.fill":
 		return experiment.FaultInfo{NewParams: func() any { return &fillParams{} }, Reversible: true}, true
+	case "test.delay":
+		return experiment.FaultInfo{NewParams: func() any { return &struct{}{} }, Targets: []string{"host", "netns", "process"}, Reversible: true}, true
 	}
 	return experiment.FaultInfo{}, false
 }
@@ -74,7 +76,9 @@ func (testCatalog) Probe(kind string) (experiment.ProbeInfo, bool) {
 	return experiment.ProbeInfo{}, false
 }
 
-func (testCatalog) FaultKinds() []string { return []string{"test.fill", "test.kill", "test.pause"} }
+func (testCatalog) FaultKinds() []string {
+	return []string{"test.delay", "test.fill", "test.kill", "test.pause"}
+}
 func (testCatalog) ProbeKinds() []string { return []string{"exec", "http", "tcp"} }
 
 // TestInvalidDocuments loads each broken document in testdata/invalid and
@@ -305,5 +309,42 @@ func TestValuesReadBackFromJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"P": "150%"}`), &s); err == nil {
 		t.Error("150% accepted")
+	}
+}
+
+// TestNetworkSelectors decodes the host and netns selectors of network
+// faults, an empty host selector meaning the default route's interface.
+func TestNetworkSelectors(t *testing.T) {
+	x, err := experiment.Parse([]byte(`
+apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: selectors}
+spec:
+  method:
+    - fault: test.delay
+      target: {host: {interface: eth0}}
+    - fault: test.delay
+      target: {host: {}}
+    - fault: test.delay
+      target: {netns: {name: blue, interface: veth1}}
+`), "inline.yaml", testCatalog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := x.Spec.Method
+	for i, want := range []struct{ selector, iface, netns string }{
+		{"host", "eth0", ""}, {"host", "", ""}, {"netns", "veth1", "blue"},
+	} {
+		tg := m[i].Target
+		var iface, netns string
+		switch {
+		case tg.Host != nil:
+			iface = tg.Host.Interface
+		case tg.Netns != nil:
+			iface, netns = tg.Netns.Interface, tg.Netns.Name
+		}
+		if tg.Selector() != want.selector || iface != want.iface || netns != want.netns || tg.Mode != "one" {
+			t.Errorf("step %d: selector %q interface %q netns %q mode %q; want %+v", i, tg.Selector(), iface, netns, tg.Mode, want)
+		}
 	}
 }

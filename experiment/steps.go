@@ -151,8 +151,9 @@ func (s *Step) decodeFault(d *Decoder, faultNode, paramsNode, targetKey, duratio
 		d.Errorf(targetKey, join(path, "target"), "%s acts on this host and takes no target", s.Fault)
 	case len(info.Targets) > 0 && s.Target == nil:
 		d.Errorf(faultNode, join(path, "target"), "%s needs a target: %s", s.Fault, strings.Join(info.Targets, " or "))
-	case s.Target != nil && s.Target.Process != nil && !slices.Contains(info.Targets, "process"):
-		d.Errorf(targetKey, join(path, "target.process"), "%s cannot act on processes (it takes %s)", s.Fault, strings.Join(info.Targets, " or "))
+	case s.Target != nil && s.Target.Selector() != "" && !slices.Contains(info.Targets, s.Target.Selector()):
+		sel := s.Target.Selector()
+		d.Errorf(targetKey, join(path, "target."+sel), "%s cannot act on %s targets (it takes %s)", s.Fault, sel, strings.Join(info.Targets, " or "))
 	}
 }
 
@@ -329,19 +330,39 @@ func scalarValue(n *yaml.Node) any {
 	return n.Value
 }
 
-var targetFields = []string{"process", "mode", "maxTargets", "seed"}
+var targetFields = []string{"process", "host", "netns", "mode", "maxTargets", "seed"}
 
 // DecodeNode implements NodeDecoder: a target has one selector and a mode.
 func (t *Target) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 	t.Pos = posOf(d, n, path)
 	var modeNode *yaml.Node
+	var selectors []string
 	keyed(d, n, path, func(k, v *yaml.Node, fp string) {
+		switch k.Value {
+		case "process", "host", "netns":
+			if len(selectors) > 0 {
+				d.Errorf(k, fp, "a target has one selector; %s is already set", selectors[0])
+				return
+			}
+			selectors = append(selectors, k.Value)
+		}
 		switch k.Value {
 		case "process":
 			t.Process = &ProcessSelector{}
 			d.decode(v, fp, reflectOf(t.Process))
 			if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
 				d.Errorf(v, fp, "empty selector: give at least one of pid, name, cmdline, pidfile, user")
+			}
+		case "host":
+			t.Host = &HostSelector{}
+			d.decode(v, fp, reflectOf(t.Host))
+			checkInterface(d, v, fp, t.Host.Interface)
+		case "netns":
+			t.Netns = &NetnsSelector{}
+			d.decode(v, fp, reflectOf(t.Netns))
+			if v.Kind == yaml.MappingNode {
+				checkNetnsName(d, v, fp, t.Netns.Name)
+				checkInterface(d, v, fp, t.Netns.Interface)
 			}
 		case "mode":
 			modeNode = v
@@ -358,14 +379,41 @@ func (t *Target) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 			d.Errorf(k, fp, "unknown field%s", suggest(k.Value, targetFields))
 		}
 	})
-	if n.Kind == yaml.MappingNode && t.Process == nil {
-		d.Errorf(n, path, "empty target: give a selector such as process: {cmdline: \"myservice\"}")
+	if n.Kind == yaml.MappingNode && len(selectors) == 0 {
+		d.Errorf(n, path, "empty target: give a selector such as process: {cmdline: \"myservice\"}, host: {} or netns: {name: blue}")
 	}
 	if t.Mode == "" {
 		t.Mode = "one"
 	} else if _, err := ParseMode(t.Mode); err != nil {
 		d.Errorf(modeNode, join(path, "mode"), "%v", err)
 	}
+}
+
+// checkNetnsName reports a missing or unusable namespace name: it names a
+// file in /run/netns.
+func checkNetnsName(d *Decoder, sel *yaml.Node, path, name string) {
+	switch {
+	case name == "":
+		d.Errorf(sel, join(path, "name"), "required: the network namespace's name, as `ip netns list` shows it")
+	case name == "." || name == ".." || strings.ContainsAny(name, "/\x00"):
+		d.Errorf(valueOr(sel, "name"), join(path, "name"), "%q cannot name a network namespace: it is a file name under /run/netns", name)
+	}
+}
+
+// checkInterface reports an interface name Linux would refuse (IFNAMSIZ
+// is 16, with the terminating NUL).
+func checkInterface(d *Decoder, sel *yaml.Node, path, name string) {
+	if name != "" && (len(name) > 15 || strings.ContainsAny(name, "/: \t\x00")) {
+		d.Errorf(valueOr(sel, "interface"), join(path, "interface"), "%q is not an interface name: at most 15 characters, without '/', ':' or spaces", name)
+	}
+}
+
+// valueOr is the value node of key in the mapping n, or n itself.
+func valueOr(n *yaml.Node, key string) *yaml.Node {
+	if v := mapValue(n, key); v != nil {
+		return v
+	}
+	return n
 }
 
 // Mode is a parsed blast-radius mode.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,6 +149,16 @@ func Resolve(ctx context.Context, sel *experiment.Target) ([]Target, error) {
 	}
 	var matches []Target
 	switch {
+	case sel.Host != nil:
+		t := LocalHost()
+		t.Interface = sel.Host.Interface
+		return []Target{t}, nil
+	case sel.Netns != nil:
+		t, err := FindNetns(sel.Netns)
+		if err != nil {
+			return nil, err
+		}
+		return []Target{t}, nil
 	case sel.Process != nil:
 		matches, err = FindProcesses(ctx, sel.Process)
 		if err != nil {
@@ -160,6 +171,20 @@ func Resolve(ctx context.Context, sel *experiment.Target) ([]Target, error) {
 		return nil, fmt.Errorf("the target has no selector")
 	}
 	return Pick(matches, mode, sel.MaxTargets, sel.Seed), nil
+}
+
+// FindNetns resolves a named network namespace: it must be bound under
+// NetnsDir.
+func FindNetns(sel *experiment.NetnsSelector) (Target, error) {
+	fi, err := os.Stat(filepath.Join(NetnsDir, sel.Name))
+	if err != nil {
+		return Target{}, fmt.Errorf("no network namespace named %q in %s (see `ip netns list`): %w", sel.Name, NetnsDir, err)
+	}
+	if fi.IsDir() {
+		return Target{}, fmt.Errorf("%s is a directory, not a network namespace", filepath.Join(NetnsDir, sel.Name))
+	}
+	h, _ := os.Hostname()
+	return Target{Type: Netns, Netns: sel.Name, Interface: sel.Interface, Host: h}, nil
 }
 
 func describe(s *experiment.ProcessSelector) string {

@@ -158,3 +158,74 @@ func TestAliveTellsAReusedPIDApart(t *testing.T) {
 		t.Error("a reaped process is alive")
 	}
 }
+
+// TestResolveNetworkSelectors resolves host and netns selectors: one
+// target each, carrying the interface given; a netns must be bound.
+func TestResolveNetworkSelectors(t *testing.T) {
+	dir := t.TempDir()
+	old := target.NetnsDir
+	target.NetnsDir = dir
+	t.Cleanup(func() { target.NetnsDir = old })
+	if err := os.WriteFile(filepath.Join(dir, "blue"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		sel     experiment.Target
+		want    target.Target
+		wantErr string
+	}{
+		{"host default interface", experiment.Target{Host: &experiment.HostSelector{}},
+			target.Target{Type: target.Host}, ""},
+		{"host eth1", experiment.Target{Host: &experiment.HostSelector{Interface: "eth1"}},
+			target.Target{Type: target.Host, Interface: "eth1"}, ""},
+		{"netns", experiment.Target{Netns: &experiment.NetnsSelector{Name: "blue", Interface: "veth0"}},
+			target.Target{Type: target.Netns, Netns: "blue", Interface: "veth0"}, ""},
+		{"netns missing", experiment.Target{Netns: &experiment.NetnsSelector{Name: "red"}},
+			target.Target{}, `no network namespace named "red"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.sel.Mode = "one"
+			got, err := target.Resolve(context.Background(), &tc.sel)
+			if tc.wantErr != "" {
+				if err == nil || !regexp.MustCompile(regexp.QuoteMeta(tc.wantErr)).MatchString(err.Error()) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != 1 {
+				t.Fatalf("Resolve: %v, %v", got, err)
+			}
+			got[0].Host = ""
+			if got[0] != tc.want {
+				t.Errorf("got %+v, want %+v", got[0], tc.want)
+			}
+			if !got[0].Alive() {
+				t.Errorf("%s is not alive", got[0])
+			}
+		})
+	}
+}
+
+// TestOpenNetNS opens a live process's namespace, and refuses one whose
+// pid no longer names the process the target was made from.
+func TestOpenNetNS(t *testing.T) {
+	self, err := target.FromPID(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := self.OpenNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	stale := self
+	stale.StartTime++
+	if f, err := stale.OpenNetNS(); err == nil {
+		f.Close()
+		t.Fatal("opened the namespace of a process that is not the target any more")
+	}
+	if f, err := target.LocalHost().OpenNetNS(); f != nil || err != nil {
+		t.Fatalf("host: %v, %v; want nil, nil (the caller's own namespace)", f, err)
+	}
+}

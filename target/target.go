@@ -1,10 +1,13 @@
 // Package target resolves selectors into concrete targets (a process, the
-// local host) and applies the blast-radius mode that picks among them.
+// local host, a network namespace) and applies the blast-radius mode that
+// picks among them.
 package target
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/faultline-dev/faultline/internal/procfs"
 )
@@ -16,7 +19,12 @@ type Type string
 const (
 	Process Type = "process"
 	Host    Type = "host"
+	// Netns is a named network namespace (/run/netns/NAME).
+	Netns Type = "netns"
 )
+
+// NetnsDir is where named network namespaces are bound, as `ip netns` does.
+var NetnsDir = "/run/netns"
 
 // Target is one concrete thing a fault acts on. It is serialised into ledger
 // records, so it holds everything needed to find the thing again: a process
@@ -29,6 +37,11 @@ type Target struct {
 	Cmdline   string `json:"cmdline,omitempty"`
 	User      string `json:"user,omitempty"`
 	Host      string `json:"host,omitempty"`
+	// Netns names a netns target.
+	Netns string `json:"netns,omitempty"`
+	// Interface is the network interface a host or netns target was
+	// given ("": its default route's).
+	Interface string `json:"interface,omitempty"`
 }
 
 // LocalHost is the target of faults that act on the machine itself.
@@ -44,27 +57,70 @@ func (t Target) ID() string {
 		return fmt.Sprintf("pid:%d", t.PID)
 	case Host:
 		return "host:" + t.Host
+	case Netns:
+		return "netns:" + t.Netns
 	}
 	return string(t.Type)
 }
 
 func (t Target) String() string {
+	var s string
 	switch t.Type {
 	case Process:
 		return fmt.Sprintf("pid %d (%s)", t.PID, t.Name)
 	case Host:
-		return "host " + t.Host
+		s = "host " + t.Host
+	case Netns:
+		s = "netns " + t.Netns
+	default:
+		return string(t.Type)
 	}
-	return string(t.Type)
+	if t.Interface != "" {
+		s += " interface " + t.Interface
+	}
+	return s
 }
 
 // Alive reports whether the target still exists: for a process, the same
-// pid with the same start time. Hosts are always alive.
+// pid with the same start time; for a netns, its name still bound. Hosts
+// are always alive.
 func (t Target) Alive() bool {
-	if t.Type != Process {
-		return true
+	switch t.Type {
+	case Process:
+		return procfs.Alive(t.PID, t.StartTime)
+	case Netns:
+		_, err := os.Stat(filepath.Join(NetnsDir, t.Netns))
+		return err == nil
 	}
-	return procfs.Alive(t.PID, t.StartTime)
+	return true
+}
+
+// OpenNetNS opens the file naming the target's network namespace, to setns
+// into or hand to netlink: /proc/PID/ns/net for a process (opened, then
+// checked to be still the same process, so a reused pid is never
+// entered), NetnsDir/NAME for a netns. For the host it returns nil: the
+// caller's own namespace.
+func (t Target) OpenNetNS() (*os.File, error) {
+	var path string
+	switch t.Type {
+	case Host:
+		return nil, nil
+	case Process:
+		path = filepath.Join(procfs.Root, strconv.Itoa(t.PID), "ns", "net")
+	case Netns:
+		path = filepath.Join(NetnsDir, t.Netns)
+	default:
+		return nil, fmt.Errorf("a %s target has no network namespace", t.Type)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open the network namespace of %s: %w", t, err)
+	}
+	if t.Type == Process && !procfs.Alive(t.PID, t.StartTime) {
+		f.Close()
+		return nil, fmt.Errorf("open the network namespace of %s: %w", t, procfs.ErrGone)
+	}
+	return f, nil
 }
 
 // FromPID describes a running process as a target.
