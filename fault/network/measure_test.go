@@ -1,0 +1,115 @@
+package network_test
+
+import (
+	"encoding/binary"
+	"net"
+	"slices"
+	"testing"
+	"time"
+)
+
+// rtts measures n sequential UDP round trips on c (an echo), each bounded
+// by timeout; lost ones are left out.
+func rtts(t *testing.T, c *net.UDPConn, n int, timeout time.Duration) []time.Duration {
+	t.Helper()
+	var out []time.Duration
+	buf := make([]byte, 64)
+	for i := range n {
+		msg := binary.BigEndian.AppendUint64(nil, uint64(i))
+		start := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(start.Add(timeout))
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				break // lost
+			}
+			if k == 8 && binary.BigEndian.Uint64(buf) == uint64(i) {
+				out = append(out, time.Since(start))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// echoStats sends n numbered datagrams of size bytes on c at about rate
+// per second, then collects the echoes for a while, and reports how many
+// distinct ones came back, how many copies beyond the first, and how many
+// came back with a payload other than sent.
+type echoStats struct{ sent, back, dups, damaged int }
+
+func echoBurst(t *testing.T, c *net.UDPConn, n, size, rate int) echoStats {
+	t.Helper()
+	got := make([]int, n)
+	damaged := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if k != size {
+				damaged++
+				continue
+			}
+			i := int(binary.BigEndian.Uint32(buf))
+			if i >= n || !slices.Equal(buf[4:k], pattern(i, size)[4:]) {
+				damaged++
+				continue
+			}
+			got[i]++
+		}
+	}()
+	gap := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range n {
+		if _, err := c.Write(pattern(i, size)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(start.Add(time.Duration(i+1) * gap)); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	<-done
+	s := echoStats{sent: n, damaged: damaged}
+	for _, k := range got {
+		if k > 0 {
+			s.back++
+			s.dups += k - 1
+		}
+	}
+	return s
+}
+
+// pattern is datagram i: its number, then bytes derived from it.
+func pattern(i, size int) []byte {
+	b := make([]byte, size)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	for j := 4; j < size; j++ {
+		b[j] = byte(i*31 + j)
+	}
+	return b
+}
+
+// within fails unless got is within tol of want.
+func within(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if got < want-tol || got > want+tol {
+		t.Errorf("%s: %.4g, want %.4g ± %.3g", what, got, want, tol)
+	} else {
+		t.Logf("%s: %.4g (want %.4g ± %.3g)", what, got, want, tol)
+	}
+}
