@@ -3,6 +3,7 @@ package main
 // The fault kinds built into this binary: each registers itself.
 import (
 	_ "github.com/faultline-dev/faultline/fault/exec"
+	_ "github.com/faultline-dev/faultline/fault/network"
 	_ "github.com/faultline-dev/faultline/fault/process"
 	"github.com/faultline-dev/faultline/fault/stress"
 )

@@ -3,8 +3,10 @@ package network
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,4 +130,27 @@ func (c Caps) Report() []CapReport {
 type CapReport struct {
 	Name, For string
 	Err       error
+}
+
+// Choice is the backend a kind would use here.
+type Choice struct {
+	Kind    string
+	Backend Backend
+	Err     error
+}
+
+// Choices says, for each kind with its default parameters, which backend
+// it would use on a machine with caps c, or why none can serve it.
+func (c Caps) Choices() []Choice {
+	var out []Choice
+	for _, name := range slices.Sorted(maps.Keys(defaultPlans)) {
+		pl := defaultPlans[name]()
+		m, err := pl.match()
+		var b Backend
+		if err == nil {
+			b, err = choose(name, pl, m, c)
+		}
+		out = append(out, Choice{Kind: name, Backend: b, Err: err})
+	}
+	return out
 }

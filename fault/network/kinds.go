@@ -40,8 +40,13 @@ var targets = []target.Type{target.Host, target.Netns, target.Process}
 
 var needs = []string{"root (CAP_NET_ADMIN)", "a backend this kernel has: see `faultline doctor`"}
 
+// defaultPlans are each kind's plan with its default parameters, for
+// Caps.Choices.
+var defaultPlans = map[string]func() plan{}
+
 // register registers a kind whose parameters P become a plan.
 func register[P any](name, summary string, defaults func() P, toPlan func(*P) plan) {
+	defaultPlans[name] = func() plan { p := defaults(); return toPlan(&p) }
 	fault.Register(fault.Def[P]{
 		Name: name, Summary: summary, Targets: targets, Reversible: true, Needs: needs,
 		Defaults: defaults,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // handle opens a netlink handle in namespace f (nil: the current one).
@@ -149,6 +150,9 @@ func Probe(f *os.File) map[string]error {
 	out := map[string]error{}
 	try := func(name string, s Spec) {
 		out[name] = Apply(f, "lo", s)
+		if errors.Is(out[name], unix.ENOENT) {
+			out[name] = fmt.Errorf("this kernel has no %s qdisc (%w)", name, out[name])
+		}
 		if out[name] == nil {
 			_, out[name] = Remove(f, s.Handle)
 		}
