@@ -9,25 +9,40 @@ import (
 	"github.com/faultline-dev/faultline/journal"
 )
 
-// The geometry of a chart, in SVG user units. Every chart of a report has
+// The geometry of a chart, in SVG user units. Every chart of a page has
 // the same plot area, so their time axes line up.
 const (
-	chartW  = 760.0
 	chartH  = 180.0
-	plotX0  = 64.0
-	plotX1  = chartW - 16
 	plotY0  = 28.0
 	plotY1  = chartH - 30
 	maxXTix = 10
 	maxYTix = 4
-	// headroom keeps the highest value and the threshold off the top edge.
-	headroom = 0.05
+	// headroom keeps the top of the value axis, where the highest value
+	// or the threshold may be, off the top edge of the plot.
+	headroom = 8.0
+	// Fault windows are labelled in up to labelRows rows of labelRowH
+	// at the top of the plot, above the values.
+	labelRows = 3
+	labelRowH = 12.0
+)
+
+// frame is a chart's width and the span of its plot across it.
+type frame struct{ w, x0, x1 float64 }
+
+var (
+	// wide is the frame of a report's charts, one to a row.
+	wide = frame{w: 760, x0: 64, x1: 744}
+	// narrow is the frame of a comparison's charts, two to a row: drawn
+	// in half the room, their text stays as large.
+	narrow = frame{w: 500, x0: 64, x1: 484}
 )
 
 // chart is one check's timeline as coordinates ready for the template:
 // numbers are already written, so the SVG is the same on every machine.
 type chart struct {
-	ID        string
+	ID string
+	// Label names the run a chart shows in a comparison (A or B).
+	Label     string
 	Check     string
 	Probe     string
 	Kind      string
@@ -87,46 +102,64 @@ func coord(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // charts draws every check on the same time axis, 0 to the end of the run.
 func charts(j *journal.Journal) []chart {
-	end := runEnd(j)
-	if end <= 0 {
-		end = 1
-	}
-	x := scale{lo: 0, hi: end, from: plotX0, to: plotX1}
-	windows := shades(faultWindows(j, end), x)
-	xTicks := timeTicks(end, x)
+	x := timeAxis(runEnd(j), wide)
+	windows := shades(faultWindows(j, x.hi), x.scale)
 	cs := make([]chart, 0, len(j.Checks))
 	for _, s := range j.Checks {
 		if s == nil {
 			continue
 		}
-		c := seriesChart(s, x)
+		c := seriesChart(s, wide, x, valueAxis(len(windows), s), windows)
 		c.ID = "chart-" + strconv.Itoa(len(cs)+1)
-		c.XTicks, c.Windows = xTicks, windows
 		cs = append(cs, c)
 	}
 	return cs
 }
 
-func seriesChart(s *journal.Series, x scale) chart {
-	unit := displayUnit(s.Unit)
-	th, hasTh := parseThreshold(s.Tolerance, s.Unit)
-	lo, hi := valueRange(s, th, hasTh)
-	hi += (hi - lo) * headroom
+// axis is a scale and the ticks drawn along it.
+type axis struct {
+	scale
+	ticks []tick
+}
+
+// timeAxis spans 0 to end seconds across the plot of f.
+func timeAxis(end float64, f frame) axis {
+	if end <= 0 {
+		end = 1
+	}
+	x := scale{lo: 0, hi: end, from: f.x0, to: f.x1}
+	return axis{scale: x, ticks: timeTicks(end, x)}
+}
+
+// valueAxis spans the values and thresholds of every series given, all in
+// the unit of the first, so that charts drawn on it can be compared. The
+// values stay below the labels of the number of fault windows given.
+func valueAxis(windows int, ss ...*journal.Series) axis {
+	unit := ss[0].Unit
+	lo, hi := valueRange(ss)
 	step := niceStep(hi-lo, maxYTix)
 	lo, hi = math.Floor(lo/step)*step, math.Ceil(hi/step)*step
-	y := scale{lo: lo, hi: hi, from: plotY1, to: plotY0}
+	top := plotY0 + headroom + float64(min(windows, labelRows))*labelRowH
+	y := scale{lo: lo, hi: hi, from: plotY1, to: top}
+	return axis{scale: y, ticks: valueTicks(lo, hi, step, displayUnit(unit), y)}
+}
+
+func seriesChart(s *journal.Series, f frame, x, y axis, windows []shade) chart {
+	th, hasTh := parseThreshold(s.Tolerance, s.Unit)
 	c := chart{
 		Check: s.Check, Probe: s.Probe, Kind: s.Kind,
-		Axis:      axisLabel(s.Measure, unit),
+		Axis:      axisLabel(s.Measure, displayUnit(s.Unit)),
 		Tolerance: s.Tolerance,
-		W:         coord(chartW), H: coord(chartH),
+		W:         coord(f.w), H: coord(chartH),
 		Plot: box{
-			X: coord(plotX0), Y: coord(plotY0), W: coord(plotX1 - plotX0), H: coord(plotY1 - plotY0),
-			X1: coord(plotX1), Y1: coord(plotY1), TickY: coord(plotY1 + 4),
+			X: coord(f.x0), Y: coord(plotY0), W: coord(f.x1 - f.x0), H: coord(plotY1 - plotY0),
+			X1: coord(f.x1), Y1: coord(plotY1), TickY: coord(plotY1 + 4),
 		},
-		YTicks: valueTicks(lo, hi, step, unit, y),
-		Lines:  lines(s, x, y),
-		Dots:   dots(s, x, y),
+		XTicks:  x.ticks,
+		YTicks:  y.ticks,
+		Windows: windows,
+		Lines:   lines(s, x.scale, y.scale),
+		Dots:    dots(s, x.scale, y.scale),
 	}
 	if hasTh {
 		c.Threshold = coord(y.at(plotted(th.Value, s.Unit)))
@@ -144,17 +177,19 @@ func axisLabel(measure, unit string) string {
 	return measure + " (" + unit + ")"
 }
 
-// valueRange spans the values shown and the threshold, from 0 unless
+// valueRange spans the values shown and the thresholds, from 0 unless
 // values go below it.
-func valueRange(s *journal.Series, th threshold, hasTh bool) (lo, hi float64) {
-	if hasTh {
-		v := plotted(th.Value, s.Unit)
-		lo, hi = min(lo, v), max(hi, v)
-	}
-	for _, x := range s.Samples {
-		if x.Value != nil {
-			v := plotted(*x.Value, s.Unit)
+func valueRange(ss []*journal.Series) (lo, hi float64) {
+	for _, s := range ss {
+		if th, ok := parseThreshold(s.Tolerance, s.Unit); ok {
+			v := plotted(th.Value, s.Unit)
 			lo, hi = min(lo, v), max(hi, v)
+		}
+		for _, x := range s.Samples {
+			if x.Value != nil {
+				v := plotted(*x.Value, s.Unit)
+				lo, hi = min(lo, v), max(hi, v)
+			}
 		}
 	}
 	if hi == lo {
@@ -208,7 +243,7 @@ func shades(ws []window, x scale) []shade {
 		}
 		out[i] = shade{
 			X: coord(x0), W: coord(max(x1-x0, 1)),
-			LabelY:      coord(plotY0 + 12 + float64(i%3)*12),
+			LabelY:      coord(plotY0 + float64(i%labelRows+1)*labelRowH),
 			Label:       label,
 			Title:       title,
 			Unrecovered: !w.Recovered,

@@ -4,9 +4,14 @@
 //
 // A report is made from the journal alone. It shows, in order: the verdict,
 // the hypothesis and method as written, a timeline per check with the fault
-// windows, the metrics, the targets hit, every event, and a postmortem
-// skeleton pre-filled from the metrics. Every number is written the same
-// way on every machine, so reports can be compared and kept as golden
+// windows, the metrics (the engine's time to detect and to recover, and
+// what the report works out from the samples: time until stable, the share
+// of failed requests of the load checks, the worst impact on each check),
+// the targets hit, every event, and a postmortem skeleton pre-filled from
+// the metrics. A comparison puts two runs of one experiment side by side
+// (before and after a fix): both verdicts, the metrics with their change,
+// and each check's charts on the same scales. Every number is written the
+// same way on every machine, so reports can be compared and kept as golden
 // files.
 package report
 
@@ -33,7 +38,12 @@ var (
 				Funcs(texttemplate.FuncMap{"md": md, "code": mdCode}).
 				ParseFS(templates, "templates/report.md.tmpl"))
 	htmlTemplate = htmltemplate.Must(htmltemplate.New("report.html.tmpl").
-			ParseFS(templates, "templates/report.html.tmpl", "templates/chart.html.tmpl"))
+			ParseFS(templates, "templates/report.html.tmpl", "templates/chart.html.tmpl", "templates/style.html.tmpl"))
+	compareMarkdownTemplate = texttemplate.Must(texttemplate.New("compare.md.tmpl").
+				Funcs(texttemplate.FuncMap{"md": md}).
+				ParseFS(templates, "templates/compare.md.tmpl"))
+	compareHTMLTemplate = htmltemplate.Must(htmltemplate.New("compare.html.tmpl").
+				ParseFS(templates, "templates/compare.html.tmpl", "templates/chart.html.tmpl", "templates/style.html.tmpl"))
 )
 
 var errNoJournal = errors.New("report: no journal")

@@ -17,7 +17,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var fixtures = []string{"held", "deviated", "aborted"}
+// fixtures are journals in testdata; resilience-off and resilience-on are
+// the same experiment before and after a fix, with a load check.
+var fixtures = []string{"held", "deviated", "aborted", "resilience-off", "resilience-on"}
 
 func load(t *testing.T, name string) *journal.Journal {
 	t.Helper()
@@ -49,22 +51,27 @@ func TestGolden(t *testing.T) {
 	for _, name := range fixtures {
 		j := load(t, name)
 		for ext, got := range map[string]string{"md": markdown(t, j), "html": html(t, j)} {
-			t.Run(name+"."+ext, func(t *testing.T) {
-				path := filepath.Join("testdata", name+"."+ext)
-				if *update {
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./report/ -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs from the golden file; if the change is meant, run go test ./report/ -update and review the diff", path)
-				}
-			})
+			t.Run(name+"."+ext, func(t *testing.T) { golden(t, name+"."+ext, got) })
 		}
+	}
+}
+
+// golden compares got with the file testdata/name, or rewrites the file
+// with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./report/ -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; if the change is meant, run go test ./report/ -update and review the diff", path)
 	}
 }
 
@@ -83,6 +90,7 @@ type svgChart struct {
 type svgShape struct {
 	Class string `xml:"class,attr"`
 	X     string `xml:"x,attr"`
+	CX    string `xml:"cx,attr"`
 	W     string `xml:"width,attr"`
 }
 
@@ -113,7 +121,7 @@ func parseCharts(t *testing.T, page string) []svgChart {
 }
 
 func TestChartsShowSamplesAndFaultWindows(t *testing.T) {
-	windows := map[string]int{"held": 1, "deviated": 1, "aborted": 2}
+	windows := map[string]int{"held": 1, "deviated": 1, "aborted": 2, "resilience-off": 1, "resilience-on": 1}
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
 			j := load(t, name)
@@ -170,8 +178,8 @@ func TestUnrecoveredFaultShadesToTheEnd(t *testing.T) {
 			pause = r
 		}
 	}
-	if got := num(mustFloat(t, pause.X) + mustFloat(t, pause.W)); got != num(plotX1) {
-		t.Errorf("unrecovered fault window ends at x=%s, want the end of the plot %s", got, num(plotX1))
+	if got := num(mustFloat(t, pause.X) + mustFloat(t, pause.W)); got != num(wide.x1) {
+		t.Errorf("unrecovered fault window ends at x=%s, want the end of the plot %s", got, num(wide.x1))
 	}
 }
 
@@ -288,7 +296,13 @@ func TestHTMLEscapesEverything(t *testing.T) {
 var unescapedLT = regexp.MustCompile(`(^|[^\\])<`)
 
 func TestMarkdownEscapesEverything(t *testing.T) {
-	m := markdown(t, hostile())
+	assertSafeMarkdown(t, markdown(t, hostile()))
+}
+
+// assertSafeMarkdown fails when raw HTML can get through m, or a table
+// row has more or fewer cells than its table.
+func assertSafeMarkdown(t *testing.T, m string) {
+	t.Helper()
 	inCode := regexp.MustCompile("``[^`].*?``|`[^`]*`")
 	cols := -1
 	for i, line := range strings.Split(m, "\n") {

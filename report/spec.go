@@ -43,6 +43,7 @@ type stepDoc struct {
 	Name     string                     `json:"name"`
 	Fault    string                     `json:"fault"`
 	Target   map[string]json.RawMessage `json:"target"`
+	Params   json.RawMessage            `json:"params"`
 	Duration string                     `json:"duration"`
 	Probe    *checkDoc                  `json:"probe"`
 	Wait     string                     `json:"wait"`
@@ -82,6 +83,7 @@ type stepRow struct {
 	Number   string
 	Name     string
 	Action   string
+	Params   string // a fault's parameters as JSON, "" for none
 	Target   string
 	Mode     string
 	Duration string
@@ -142,6 +144,7 @@ func stepRows(steps []stepDoc, prefix string) []stepRow {
 			Number:   number,
 			Name:     s.Name,
 			Action:   action(s),
+			Params:   faultParams(s),
 			Target:   selectors(s.Target),
 			Mode:     mode(s.Target),
 			Duration: duration(s),
@@ -163,6 +166,15 @@ func action(s stepDoc) string {
 		return "wait"
 	}
 	return ""
+}
+
+// faultParams writes a fault step's parameters; probe steps show theirs
+// in their check.
+func faultParams(s stepDoc) string {
+	if s.Fault == "" {
+		return ""
+	}
+	return compact(s.Params)
 }
 
 func duration(s stepDoc) string {

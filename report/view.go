@@ -16,6 +16,7 @@ type view struct {
 	Timelines  []timeline
 	Charts     []chart
 	Metrics    []metric
+	Impacts    []checkImpact
 	Targets    []hitRow
 	Events     []eventRow
 	Postmortem postmortem
@@ -34,7 +35,9 @@ type verdict struct {
 	DryRun   bool
 }
 
-type metric struct{ Name, Value string }
+// metric is one row of the metrics table: its name, its value, and how it
+// is measured.
+type metric struct{ Name, Value, Meaning string }
 
 type hitRow struct {
 	Step, Fault, Target string
@@ -57,16 +60,18 @@ type postmortem struct {
 
 func newView(j *journal.Journal) *view {
 	s := readSpec(j.Experiment)
+	m := newMeasures(j)
 	v := &view{
 		Run:       j.Run,
 		Verdict:   newVerdict(j, s.Name),
 		Spec:      s,
 		Timelines: timelines(j),
-		Metrics:   metrics(j.Metrics),
+		Metrics:   metrics(m),
+		Impacts:   impacts(j),
 		Targets:   hits(j),
 		Events:    events(j.Events),
 	}
-	v.Postmortem = newPostmortem(j, v.Verdict.Name)
+	v.Postmortem = newPostmortem(j, m, v.Verdict.Name)
 	return v
 }
 
@@ -105,19 +110,61 @@ func newVerdict(j *journal.Journal, specName string) verdict {
 	return v
 }
 
-func metrics(m journal.Metrics) []metric {
-	im := m.Impact
-	failed := fmt.Sprintf("%d / %d", im.FailedSamples, im.Samples)
-	if im.Samples > 0 {
-		failed += " (" + share(im.FailedShare) + ")"
-	}
+// metrics are the rows of the metrics table, each with how it is
+// measured.
+func metrics(m measures) []metric {
 	return []metric{
-		{"Time to detect", seconds(m.TimeToDetect)},
-		{"Time to recover", seconds(m.TimeToRecover)},
-		{"Failed samples", failed},
-		{"Worst latency", latency(im.WorstLatency)},
-		{"Faults injected / recovered", fmt.Sprintf("%d / %d", im.FaultsInjected, im.FaultsRecovered)},
+		{"Time to detect", seconds(m.TimeToDetect), "first injection to the first failed hypothesis sample"},
+		{"Time to recover", seconds(m.TimeToRecover), "last recovery to the first round in which every check held"},
+		{"Time until stable", m.Stable.String(), fmt.Sprintf("last recovery until every check passed %d samples in a row", stableSamples)},
+		{"Failed samples", m.failedSamples(), "failed hypothesis samples of all samples"},
+		{"Failed requests", m.Requests.String(), "requests with no answer or a wrong status, of all the load checks counted"},
+		{"Worst latency", latency(m.WorstLatency), "the largest latency any check measured"},
+		{"Faults injected / recovered", m.faults(), "faults applied to a target, and how many were rolled back"},
 	}
+}
+
+// String writes a stability as a time, or none with the reason.
+func (s stability) String() string {
+	if s.After != nil {
+		return seconds(s.After)
+	}
+	return none + " (" + s.Why + ")"
+}
+
+// failedSamples writes "8 / 60 (13.333%)".
+func (m measures) failedSamples() string {
+	s := fmt.Sprintf("%d / %d", m.Failed, m.Samples)
+	if sh, ok := m.failedShare(); ok {
+		s += " (" + share(sh) + ")"
+	}
+	return s
+}
+
+func (m measures) faults() string { return fmt.Sprintf("%d / %d", m.Injected, m.Recovered) }
+
+// String writes "1.2% (12 of 1000 in the judged windows)", with how many
+// load samples had no counts, or none with the reason.
+func (c requestCount) String() string {
+	sh, ok := c.share()
+	switch {
+	case c.Checks == 0:
+		return none + " (no load check)"
+	case !ok:
+		return none + " (the load checks counted no requests)"
+	}
+	s := share(sh) + " (" + num(c.Failed) + " of " + num(c.Requests) + " in the judged windows"
+	if c.Uncounted > 0 {
+		s += fmt.Sprintf("; %d %s had no counts", c.Uncounted, plural(c.Uncounted, "sample", "samples"))
+	}
+	return s + ")"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func hits(j *journal.Journal) []hitRow {
@@ -160,8 +207,8 @@ func subject(e journal.Event) string {
 	return strings.Join(parts, " · ")
 }
 
-func newPostmortem(j *journal.Journal, name string) postmortem {
-	return postmortem{Summary: summary(j, name), Impact: impact(j), Detection: detection(j)}
+func newPostmortem(j *journal.Journal, m measures, name string) postmortem {
+	return postmortem{Summary: summary(j, name), Impact: impact(j, m), Detection: detection(j)}
 }
 
 func summary(j *journal.Journal, name string) string {
@@ -188,19 +235,26 @@ func statusVerb(s journal.Status) string {
 	return "ended with status " + string(s)
 }
 
-func impact(j *journal.Journal) []string {
-	im := j.Metrics.Impact
-	lines := []string{fmt.Sprintf("%d of %d samples failed", im.FailedSamples, im.Samples)}
-	if im.Samples > 0 {
-		lines[0] += " (" + share(im.FailedShare) + ")"
+func impact(j *journal.Journal, m measures) []string {
+	lines := []string{fmt.Sprintf("%d of %d samples failed", m.Failed, m.Samples)}
+	if sh, ok := m.failedShare(); ok {
+		lines[0] += " (" + share(sh) + ")"
 	}
 	lines[0] += "."
-	if im.WorstLatency != nil {
-		lines = append(lines, "Worst latency: "+latency(im.WorstLatency)+".")
+	if sh, ok := m.Requests.share(); ok {
+		lines = append(lines, fmt.Sprintf("%s of the requests failed (%s of %s counted in the load checks' windows).", share(sh), num(m.Requests.Failed), num(m.Requests.Requests)))
 	}
-	lines = append(lines, fmt.Sprintf("Faults injected: %d; recovered: %d.", im.FaultsInjected, im.FaultsRecovered))
-	if m := j.Metrics.TimeToRecover; m != nil {
-		lines = append(lines, "Checks held again "+seconds(m)+" after the last recovery.")
+	if m.WorstLatency != nil {
+		lines = append(lines, "Worst latency: "+latency(m.WorstLatency)+".")
+	}
+	lines = append(lines, fmt.Sprintf("Faults injected: %d; recovered: %d.", m.Injected, m.Recovered))
+	if m.TimeToRecover != nil {
+		lines = append(lines, "Checks held again "+seconds(m.TimeToRecover)+" after the last recovery.")
+	}
+	if st := m.Stable; st.After != nil {
+		lines = append(lines, fmt.Sprintf("Every check passed %d samples in a row %s after the last recovery.", stableSamples, seconds(st.After)))
+	} else if st.Why == notReached {
+		lines = append(lines, fmt.Sprintf("The checks were not stable (%d passing samples in a row each): %s.", stableSamples, st.Why))
 	}
 	for _, h := range j.Targets {
 		if h.RecoveredAt == nil && !notInjected(j, h) {
