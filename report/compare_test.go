@@ -43,8 +43,8 @@ func TestCompareShowsWhatChanged(t *testing.T) {
 		`<div class="verdict deviated" id="verdict-A"><span class="side">A</span><span class="status">DEVIATED</span> carts-latency`,
 		`<div class="verdict held" id="verdict-B"><span class="side">B</span><span class="status">HELD</span> carts-latency`,
 		`<li>The verdict changed from DEVIATED to HELD.</li>`,
-		`<td class="change better">−0.994 s, better</td>`,
-		`<td class="change better">−10.476 points, better</td>`,
+		`<td class="change better">−1.997 s, better</td>`,
+		`<td class="change better">−10.717 points, better</td>`,
 	} {
 		if !strings.Contains(h, want) {
 			t.Errorf("HTML lacks %q", want)
@@ -53,9 +53,9 @@ func TestCompareShowsWhatChanged(t *testing.T) {
 	for _, want := range []string{
 		"- **A** 🔴 **DEVIATED** — carts-latency",
 		"- **B** 🟢 **HELD** — carts-latency",
-		"- Time to recover: 1.529 s in A, 0.535 s in B (−0.994 s, better).",
-		"- Failed samples: 38.636% in A, 0% in B (−38.636 points, better).",
-		"- Failed requests: 10.476% in A, 0% in B (−10.476 points, better).",
+		"- Time to recover: 2.532 s in A, 0.535 s in B (−1.997 s, better).",
+		"- Failed samples: 40.909% in A, 0% in B (−40.909 points, better).",
+		"- Failed requests: 10.762% in A, 0.044% in B (−10.717 points, better).",
 		"| Time to detect | 0.496 s | — | 🟢 nothing failed in B, better |",
 	} {
 		if !strings.Contains(m, want) {
@@ -63,7 +63,7 @@ func TestCompareShowsWhatChanged(t *testing.T) {
 		}
 	}
 	// Swapped, every change turns the other way.
-	if m := compareMarkdown(t, b, a); !strings.Contains(m, "| Time to recover | 0.535 s | 1.529 s | 🔴 +0.994 s, worse |") {
+	if m := compareMarkdown(t, b, a); !strings.Contains(m, "| Time to recover | 0.535 s | 2.532 s | 🔴 +1.997 s, worse |") {
 		t.Errorf("B before A does not read as worse:\n%s", m)
 	}
 }

@@ -54,7 +54,7 @@ func TestReportCommand(t *testing.T) {
 		{
 			name: "a comparison as a Markdown file",
 			args: []string{"--compare", off, on, "-o", "compare.md"},
-			file: "compare.md", inFile: "| Time to recover | 1.529 s | 0.535 s | 🟢 −0.994 s, better |",
+			file: "compare.md", inFile: "| Time to recover | 2.532 s | 0.535 s | 🟢 −1.997 s, better |",
 		},
 		{
 			name:   "different experiments are refused",
