@@ -52,12 +52,18 @@ type Poll struct {
 	// was answered (resent after a failed poll; the server de-duplicates
 	// by RunID + Seq).
 	Events []RunEvent `json:"events,omitempty"`
-	// Running lists the assignments the agent is executing.
+	// Running lists the assignments the agent is executing, and those it
+	// ended whose journal this poll does not carry yet (it comes later):
+	// an assignment leaves Running in the poll that carries its journal.
 	Running []string `json:"running,omitempty"`
 	// OpenFaults is the agent's ledger: faults applied and not recovered.
 	OpenFaults []OpenFault       `json:"openFaults,omitempty"`
 	Recovered  []RecoveredFault  `json:"recovered,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// Wait, when set, is the longest the server may hold this poll: the
+	// agent asks for short holds while its runs produce events, so they
+	// reach the server promptly. Zero means Registered.Wait.
+	Wait Duration `json:"wait,omitempty"`
 }
 
 // PollReply tells the agent what to do.

@@ -60,6 +60,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().String("ledger", "", "ledger file recording every applied fault (default $FAULTLINE_LEDGER or ~/.local/state/faultline/ledger.jsonl)")
 	root.AddCommand(newRunCmd(), newValidateCmd(), newInitCmd(), newRecoverCmd(), newStatusCmd(),
 		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd())
+	root.AddCommand(newAgentCmd())
 	root.AddCommand(newDoctorCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return root
