@@ -312,7 +312,7 @@ spec:
 	for _, s := range j.Checks[0].Samples {
 		phases[s.Phase]++
 	}
-	if phases["before"] != 1 || phases["during"] < 10 || phases["after"] < 1 {
+	if phases["before"] != 1 || phases["during"] < 10 || phases["after"] != experiment.DefaultStableSamples {
 		t.Errorf("samples per phase %v", phases)
 	}
 }

@@ -9,7 +9,7 @@ import (
 // metrics quantifies a run from its journal: time to detect (first
 // injection to first failed hypothesis sample), time to recover (last
 // recovery to the first sample after which the checks held) and impact.
-func metrics(j *journal.Journal, rec *recorder, firstInjection, lastRecovery time.Time, recoveredOK bool) journal.Metrics {
+func metrics(j *journal.Journal, rec *recorder, firstInjection, lastRecovery, heldAgain time.Time) journal.Metrics {
 	var m journal.Metrics
 	for _, h := range j.Targets {
 		m.Impact.FaultsInjected++
@@ -38,30 +38,19 @@ func metrics(j *journal.Journal, rec *recorder, firstInjection, lastRecovery tim
 					}
 				}
 			}
-			if v, ok := smp.Values["latency"].(float64); ok && (m.Impact.WorstLatency == nil || v > *m.Impact.WorstLatency) {
-				m.Impact.WorstLatency = &v
+			// The worst latency is the largest plotted duration: an http
+			// check's latency, a load check's p99.
+			if v := smp.Value; s.Unit == "s" && v != nil && (m.Impact.WorstLatency == nil || *v > *m.Impact.WorstLatency) {
+				m.Impact.WorstLatency = v
 			}
 		}
 	}
 	if m.Impact.Samples > 0 {
 		m.Impact.FailedShare = float64(m.Impact.FailedSamples) / float64(m.Impact.Samples)
 	}
-	if recoveredOK && rcv >= 0 {
-		// The checks held from the first post-check round in which every
-		// check passed: the latest sample of the last round.
-		last := -1.0
-		for _, s := range j.Checks {
-			if s.Kind != "hypothesis" || len(s.Samples) == 0 {
-				continue
-			}
-			if smp := s.Samples[len(s.Samples)-1]; smp.Phase == "after" && smp.At > last {
-				last = smp.At + smp.Took
-			}
-		}
-		if last >= rcv {
-			d := last - rcv
-			m.TimeToRecover = &d
-		}
+	if !heldAgain.IsZero() && rcv >= 0 {
+		d := max(rec.since(heldAgain)-rcv, 0)
+		m.TimeToRecover = &d
 	}
 	return m
 }

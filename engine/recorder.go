@@ -54,8 +54,8 @@ func (r *recorder) addSeries(kind string, c *experiment.Check) {
 	s := &journal.Series{Check: c.Name, Probe: c.Probe, Kind: kind}
 	if k, ok := probe.Lookup(c.Probe); ok {
 		info := k.Info()
-		s.Measure = info.Primary
-		if info.Measures[info.Primary] == expect.Duration {
+		s.Measure = plotted(info.Primary, c.Expect)
+		if info.Measures[s.Measure] == expect.Duration {
 			s.Unit = "s"
 		}
 	}
@@ -68,6 +68,20 @@ func (r *recorder) addSeries(kind string, c *experiment.Check) {
 	defer r.mu.Unlock()
 	r.series[kind+"/"+c.Name] = s
 	r.j.Checks = append(r.j.Checks, s)
+}
+
+// plotted is the measure a check's chart shows: the probe's primary one
+// when the check judges it or judges nothing, else the first it judges.
+func plotted(primary string, exp []experiment.Expectation) string {
+	if len(exp) == 0 {
+		return primary
+	}
+	for _, e := range exp {
+		if e.Measure == primary {
+			return primary
+		}
+	}
+	return exp[0].Measure
 }
 
 // sample records one judged probe run in its check's series.

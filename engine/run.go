@@ -77,7 +77,7 @@ type run struct {
 
 	firstInjection time.Time
 	lastRecovery   time.Time
-	recoveredOK    bool // after recovery, checks held again
+	heldAgain      time.Time // end of the first post-check round in which every check held
 }
 
 func newRun(x *experiment.Experiment, opts Options) *run {
@@ -341,18 +341,25 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// postCheck waits up to recoverWithin for every check to hold again.
+// postCheck waits up to recoverWithin for every check to hold again, and
+// to keep holding for stableSamples rounds in a row. The end of the first
+// round in which every check held is when the system recovered.
 func (r *run) postCheck(h *experiment.Hypothesis) {
 	ctx := context.Background()
 	deadline := time.Now().Add(h.RecoverWithin.D())
 	var failed []string
+	streak := 0
 	for {
 		tick := time.Now()
 		failed = r.checkOnce(ctx, experiment.After)
-		if len(failed) == 0 {
+		if len(failed) > 0 {
+			streak = 0
+		} else if streak++; streak == 1 {
 			r.mu.Lock()
-			r.recoveredOK = true
+			r.heldAgain = time.Now()
 			r.mu.Unlock()
+		}
+		if streak >= h.StableSamples {
 			return
 		}
 		if !time.Now().Before(deadline) {
@@ -360,7 +367,11 @@ func (r *run) postCheck(h *experiment.Hypothesis) {
 		}
 		sleep(ctx, min(time.Until(nextTick(tick, h.Every.D())), time.Until(deadline)))
 	}
-	r.deviate(fmt.Sprintf("the steady state did not return within %s after recovery: %s", h.RecoverWithin, strings.Join(failed, "; ")))
+	if r.heldAgain.IsZero() {
+		r.deviate(fmt.Sprintf("the steady state did not return within %s after recovery: %s", h.RecoverWithin, strings.Join(failed, "; ")))
+		return
+	}
+	r.deviate(fmt.Sprintf("the steady state returned but did not hold for %d rounds in a row within %s after recovery: %s", h.StableSamples, h.RecoverWithin, strings.Join(failed, "; ")))
 }
 
 // rollbacks runs the rollback actions; their failures are recorded, not
@@ -403,7 +414,7 @@ func (r *run) finish() *journal.Journal {
 		j.Status = journal.Aborted
 		j.Reason = fmt.Sprintf("FAULTS LEFT IN PLACE: recovering %s failed; run `faultline recover` (%s)", strings.Join(open, ", "), j.Reason)
 	}
-	j.Metrics = metrics(j, r.rec, r.firstInjection, r.lastRecovery, r.recoveredOK)
+	j.Metrics = metrics(j, r.rec, r.firstInjection, r.lastRecovery, r.heldAgain)
 	j.Ended = time.Now().UTC()
 	r.rec.mu.Lock()
 	j.Events = append(j.Events, journal.Event{At: r.rec.now(), Time: j.Ended, Type: journal.Verdict, Message: string(j.Status) + ": " + j.Reason})

@@ -26,6 +26,7 @@ const (
 const (
 	DefaultEvery         = time.Second
 	DefaultRecoverWithin = 30 * time.Second
+	DefaultStableSamples = 3
 )
 
 // Experiment is one decoded, validated document.
@@ -65,7 +66,10 @@ type Spec struct {
 type Hypothesis struct {
 	Every         Duration `yaml:"every" json:"every"`
 	RecoverWithin Duration `yaml:"recoverWithin" json:"recoverWithin"`
-	Checks        []Check  `yaml:"checks" json:"checks"`
+	// StableSamples is how many rounds in a row every check must pass
+	// after recovery for the steady state to count as back (default 3).
+	StableSamples int     `yaml:"stableSamples" json:"stableSamples"`
+	Checks        []Check `yaml:"checks" json:"checks"`
 }
 
 // Phase names when a check runs.

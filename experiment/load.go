@@ -214,6 +214,12 @@ func validate(d *Decoder, x *Experiment, root *yaml.Node) {
 		if mapKey(at("spec", "hypothesis"), "recoverWithin") == nil {
 			h.RecoverWithin = Duration(DefaultRecoverWithin)
 		}
+		switch {
+		case mapKey(at("spec", "hypothesis"), "stableSamples") == nil:
+			h.StableSamples = DefaultStableSamples
+		case h.StableSamples < 1:
+			d.Errorf(at("spec", "hypothesis", "stableSamples"), "spec.hypothesis.stableSamples", "must be at least 1")
+		}
 		if len(h.Checks) == 0 {
 			d.Errorf(at("spec", "hypothesis"), "spec.hypothesis.checks", "a hypothesis needs at least one check")
 		}

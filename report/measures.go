@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -46,9 +47,19 @@ func (m measures) failedShare() (float64, bool) {
 	return float64(m.Failed) / float64(m.Samples), true
 }
 
-// stableSamples is how many passing samples in a row every hypothesis check
-// needs after the last recovery for the steady state to count as stable.
-const stableSamples = 3
+// defaultStableSamples is how many passing samples in a row every
+// hypothesis check needs after the last recovery for the steady state to
+// count as stable, when the experiment does not say
+// (spec.hypothesis.stableSamples).
+const defaultStableSamples = 3
+
+func stableSamplesOf(j *journal.Journal) int {
+	var d document
+	if json.Unmarshal(j.Experiment, &d) == nil && d.Spec.Hypothesis != nil && d.Spec.Hypothesis.StableSamples > 0 {
+		return d.Spec.Hypothesis.StableSamples
+	}
+	return defaultStableSamples
+}
 
 // stability is the time from the last recovery until every hypothesis check
 // had passed stableSamples samples in a row, all taken after that recovery.
@@ -57,6 +68,8 @@ type stability struct {
 	// there was nothing to reach (Why says which).
 	After *float64
 	Why   string
+	// Samples is the streak that counts as stable.
+	Samples int
 }
 
 // notReached is why a run that recovered every fault was not stable.
@@ -66,7 +79,9 @@ const notReached = "not reached before the run ended"
 // counts from when its result was known (its start plus the time it took),
 // as the engine's time to recover does; only samples that started after
 // the last recovery count, since the others measured the fault.
-func timeToStable(j *journal.Journal) stability {
+func timeToStable(j *journal.Journal) (st stability) {
+	stable := stableSamplesOf(j)
+	defer func() { st.Samples = stable }()
 	last, injected, recovered := lastRecovery(j)
 	switch {
 	case !injected:
@@ -103,7 +118,7 @@ func timeToStable(j *journal.Journal) stability {
 			continue
 		}
 		streak[r.check]++
-		if slices.Min(streak) >= stableSamples {
+		if slices.Min(streak) >= stable {
 			d := max(r.end-last, 0)
 			return stability{After: &d}
 		}

@@ -21,6 +21,7 @@ type document struct {
 		Hypothesis *struct {
 			Every         string     `json:"every"`
 			RecoverWithin string     `json:"recoverWithin"`
+			StableSamples int        `json:"stableSamples"`
 			Checks        []checkDoc `json:"checks"`
 		} `json:"hypothesis"`
 		Method   []stepDoc  `json:"method"`

@@ -116,7 +116,7 @@ func metrics(m measures) []metric {
 	return []metric{
 		{"Time to detect", seconds(m.TimeToDetect), "first injection to the first failed hypothesis sample"},
 		{"Time to recover", seconds(m.TimeToRecover), "last recovery to the first round in which every check held"},
-		{"Time until stable", m.Stable.String(), fmt.Sprintf("last recovery until every check passed %d samples in a row", stableSamples)},
+		{"Time until stable", m.Stable.String(), fmt.Sprintf("last recovery until every check passed %d samples in a row", m.Stable.Samples)},
 		{"Failed samples", m.failedSamples(), "failed hypothesis samples of all samples"},
 		{"Failed requests", m.Requests.String(), "requests with no answer or a wrong status, of all the load checks counted"},
 		{"Worst latency", latency(m.WorstLatency), "the largest latency any check measured"},
@@ -252,9 +252,9 @@ func impact(j *journal.Journal, m measures) []string {
 		lines = append(lines, "Checks held again "+seconds(m.TimeToRecover)+" after the last recovery.")
 	}
 	if st := m.Stable; st.After != nil {
-		lines = append(lines, fmt.Sprintf("Every check passed %d samples in a row %s after the last recovery.", stableSamples, seconds(st.After)))
+		lines = append(lines, fmt.Sprintf("Every check passed %d samples in a row %s after the last recovery.", st.Samples, seconds(st.After)))
 	} else if st.Why == notReached {
-		lines = append(lines, fmt.Sprintf("The checks were not stable (%d passing samples in a row each): %s.", stableSamples, st.Why))
+		lines = append(lines, fmt.Sprintf("The checks were not stable (%d passing samples in a row each): %s.", st.Samples, st.Why))
 	}
 	for _, h := range j.Targets {
 		if h.RecoveredAt == nil && !notInjected(j, h) {
