@@ -138,8 +138,17 @@ func (s *stream) Event(ev journal.Event) {
 	}
 }
 
-// Sample is not streamed: samples reach the server in the journal.
-func (s *stream) Sample(*journal.Series, journal.Sample) {}
+// Sample queues a check sample, so the server can chart the run live.
+func (s *stream) Sample(series *journal.Series, smp journal.Sample) {
+	b, err := json.Marshal(smp)
+	if err != nil {
+		return // a journal.Sample always encodes
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	s.out.addEvent(protocol.RunEvent{AssignmentID: s.e.asg.ID, RunID: s.e.runID, Seq: s.seq, Check: series.Check, SeriesKind: series.Kind, Sample: b})
+}
 
 // end queues the last event of the assignment, carrying its journal.
 func (s *stream) end(j *journal.Journal, log *slog.Logger) {

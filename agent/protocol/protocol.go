@@ -95,6 +95,12 @@ type RunEvent struct {
 	Seq          int64  `json:"seq"`
 	// Event is a journal.Event as JSON.
 	Event json.RawMessage `json:"event,omitempty"`
+	// Sample is a check sample (a journal.Sample as JSON) of the series
+	// Check of kind SeriesKind ("hypothesis" or "stop"), so the server can
+	// chart an agent's run live.
+	Check      string          `json:"check,omitempty"`
+	SeriesKind string          `json:"seriesKind,omitempty"`
+	Sample     json.RawMessage `json:"sample,omitempty"`
 	// Journal is set on the last event of an assignment: the whole
 	// journal.Journal as JSON.
 	Journal json.RawMessage `json:"journal,omitempty"`
