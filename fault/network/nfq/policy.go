@@ -1,7 +1,7 @@
 // Package nfq is the userspace packet engine of the network faults, for
 // kernels without netem: a reader of an NFQUEUE queue that delays, drops,
 // duplicates, corrupts, reorders packets and rewrites DNS answers, as
-// netem would, deciding per packet with netem's correlated random draws.
+// netem would, deciding per packet with correlated random draws.
 //
 // Policy decides what happens to one packet (pure, seeded, tested as a
 // table); Run is the thin loop that reads the queue and carries the
@@ -14,8 +14,8 @@ import (
 )
 
 // Config is what a worker does to the packets of its queue. Shares are
-// fractions in 0..1; correlations too (how much a draw follows the
-// previous one, as netem's).
+// fractions in 0..1; correlations too (the chance a draw repeats the
+// previous one).
 type Config struct {
 	// Delay (with Jitter: uniform in Delay±Jitter) holds every packet.
 	Delay, Jitter time.Duration
@@ -48,18 +48,21 @@ type Action struct {
 	Packet []byte
 }
 
-// correlated draws netem-style correlated uniform numbers in [0, 1).
+// correlated draws uniform numbers in [0, 1) where each repeats the
+// previous one with probability rho: the share of packets a fault hits
+// stays what was asked (netem's own correlation skews it), and rho is how
+// much each decision follows the previous one, making bursts.
 type correlated struct {
 	rho  float64
 	last float64
+	set  bool
 }
 
 func (c *correlated) next(r *rand.Rand) float64 {
-	u := r.Float64()
-	if c.rho == 0 {
-		return u
+	if c.rho > 0 && c.set && r.Float64() < c.rho {
+		return c.last
 	}
-	c.last = (1-c.rho)*u + c.rho*c.last
+	c.last, c.set = r.Float64(), true
 	return c.last
 }
 
