@@ -28,7 +28,11 @@ func ParamDocs(params any) []ParamDoc {
 	var docs []ParamDoc
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Type().Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if strings.Contains(opts, "inline") {
+			docs = append(docs, ParamDocs(v.Field(i).Addr().Interface())...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
