@@ -13,8 +13,8 @@ need=()
 command -v logger >/dev/null || need+=(bsdutils)
 command -v ps >/dev/null || need+=(procps)
 command -v gcc >/dev/null || need+=(gcc)
-command -v prometheus >/dev/null || need+=(prometheus)
-command -v ip >/dev/null || need+=(iproute2)           # network namespaces and veth pairs for network faults    # a real Prometheus for the prometheus probe
+command -v prometheus >/dev/null || need+=(prometheus)    # a real Prometheus for the prometheus probe
+command -v ip >/dev/null || need+=(iproute2)             # network namespaces and veth pairs for network faults
 command -v chromium >/dev/null || need+=(chromium)        # a real browser for the report's browser test
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)   # a real PostgreSQL for the store and server tests
 if ((${#need[@]})); then
