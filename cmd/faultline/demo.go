@@ -71,7 +71,7 @@ func newDemoCmd() *cobra.Command {
 	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	serve.Flags().StringVar(&backendList, "backends", "", "backend addresses, comma-separated (frontend)")
 	serve.Flags().BoolVar(&noRetry, "no-retry", false, "do not retry on another backend (frontend)")
-	cmd.AddCommand(up, down, serve)
+	cmd.AddCommand(up, down, serve, newDemoShopCmd())
 	return cmd
 }
 
@@ -108,25 +108,10 @@ func demoUp(cmd *cobra.Command, port, firstBackend, n int, noRetry bool) error {
 	}
 	procs = append(procs, proc{"frontend", front, fargs})
 	for _, p := range procs {
-		logf, err := os.OpenFile(filepath.Join(dir, p.name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-		if err != nil {
-			return fmt.Errorf("demo up: %w", err)
-		}
-		c := exec.Command(self, p.args...)
-		c.Stdout, c.Stderr = logf, logf
-		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		err = c.Start()
-		logf.Close()
-		if err != nil {
+		if err := startDetached(self, dir, p.name, p.args); err != nil {
 			demoDown(cmd)
-			return fmt.Errorf("demo up: start %s: %w", p.name, err)
-		}
-		st, _ := procfs.ReadStat(c.Process.Pid)
-		pidfile := fmt.Sprintf("%d %d\n", c.Process.Pid, st.StartTime)
-		if err := os.WriteFile(filepath.Join(dir, p.name+".pid"), []byte(pidfile), 0o644); err != nil {
 			return fmt.Errorf("demo up: %w", err)
 		}
-		c.Process.Release()
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
@@ -161,35 +146,80 @@ func demoDown(cmd *cobra.Command) error {
 	files, _ := filepath.Glob(filepath.Join(demoDir(), "*.pid"))
 	var errs []error
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		if err := stopPidfile(f); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		fields := strings.Fields(string(b))
-		if len(fields) != 2 {
-			os.Remove(f)
-			continue
-		}
-		pid, _ := strconv.Atoi(fields[0])
-		start, _ := strconv.ParseUint(fields[1], 10, 64)
-		if procfs.Alive(pid, start) {
-			syscall.Kill(pid, syscall.SIGCONT) // a paused server cannot exit
-			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-				errs = append(errs, fmt.Errorf("stop pid %d: %w", pid, err))
-				continue
-			}
-			for i := 0; i < 100 && procfs.Alive(pid, start); i++ {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if procfs.Alive(pid, start) {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		os.Remove(f)
 	}
 	if len(files) > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "demo stopped (%d processes)\n", len(files))
 	}
 	return errors.Join(errs...)
+}
+
+// startDetached starts self with args in a session of its own (so that a
+// fault on its process group hits it alone), its output appended to
+// dir/name.log (a restarted process keeps its predecessor's last words),
+// and records it in dir/name.pid as "pid starttime": a
+// process is named by both, so a reused pid is never taken for it.
+func startDetached(self, dir, name string, args []string) error {
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	c := exec.Command(self, args...)
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = c.Start()
+	logf.Close()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	defer c.Process.Release()
+	st, _ := procfs.ReadStat(c.Process.Pid)
+	pidfile := fmt.Sprintf("%d %d\n", c.Process.Pid, st.StartTime)
+	if err := os.WriteFile(filepath.Join(dir, name+".pid"), []byte(pidfile), 0o644); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return nil
+}
+
+// readPidfile reads a pidfile startDetached wrote; ok is false when it
+// does not hold a pid and start time.
+func readPidfile(path string) (pid int, start uint64, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0, 0, false, nil
+	}
+	pid, err1 := strconv.Atoi(fields[0])
+	start, err2 := strconv.ParseUint(fields[1], 10, 64)
+	return pid, start, err1 == nil && err2 == nil, nil
+}
+
+// stopPidfile ends the process a pidfile names if it is still that
+// process (pid and start time): SIGCONT (a paused process cannot exit),
+// SIGTERM, and SIGKILL if it is still there 2s later. It removes the
+// pidfile.
+func stopPidfile(path string) error {
+	pid, start, ok, err := readPidfile(path)
+	if err != nil {
+		return err
+	}
+	if ok && procfs.Alive(pid, start) {
+		syscall.Kill(pid, syscall.SIGCONT)
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("stop pid %d: %w", pid, err)
+		}
+		for i := 0; i < 100 && procfs.Alive(pid, start); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if procfs.Alive(pid, start) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	os.Remove(path)
+	return nil
 }
