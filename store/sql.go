@@ -25,7 +25,7 @@ const sqliteTime = "2006-01-02T15:04:05.000000Z"
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", time: func(t time.Time) any { return t.UTC().Format(sqliteTime) }}
-	postgresDialect = dialect{name: "postgres", dollar: true, time: func(t time.Time) any { return t.UTC() }}
+	postgresDialect = dialect{name: "postgres", dollar: true, time: func(t time.Time) any { return t.UTC().Truncate(time.Microsecond) }}
 )
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -255,4 +255,6 @@ func limitOr(n, def int) int {
 	return n
 }
 
-func now() time.Time { return time.Now().UTC() }
+// now is UTC to the microsecond, which both databases keep, so what a
+// method returns equals what a later read gives.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
