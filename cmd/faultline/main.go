@@ -62,6 +62,7 @@ func newRoot() *cobra.Command {
 		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd())
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newDoctorCmd())
+	root.AddCommand(newServerCmd())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	return root
 }
