@@ -9,15 +9,23 @@ OUT ?= out
 build:
 	go build -o bin/faultline ./cmd/faultline
 
-# Start the demo storefront, run the experiment, write the journal and the
-# report, stop the storefront — whatever the verdict.
+# The GameDay on the demo shop: freeze catalogue with resilience off (the
+# experiment finds the weakness: exit 1), then with resilience on (it holds),
+# and compare the two runs. Journals and reports go to $(OUT)/; the shop is
+# stopped whatever happens. Succeeds when both verdicts are the predicted ones.
+EXPERIMENT ?= examples/shop/experiments/pause-catalogue.yaml
 demo: build
-	bin/faultline demo up
-	status=0; \
-	bin/faultline run examples/storefront/backend-pause.yaml --journal $(OUT)/journal.json --report $(OUT)/report.html || status=$$?; \
-	bin/faultline report $(OUT)/journal.json -o $(OUT)/report.md; \
-	bin/faultline demo down; \
-	echo "verdict exit code $$status; open $(OUT)/report.html"; \
+	@mkdir -p $(OUT); status=0; \
+	for profile in off on; do \
+	  bin/faultline demo shop up --resilience $$profile || { bin/faultline demo shop down; exit 1; }; \
+	  bin/faultline run $(EXPERIMENT) --journal $(OUT)/$$profile.json --report $(OUT)/report-$$profile.html; \
+	  code=$$?; bin/faultline demo shop down; \
+	  echo "resilience $$profile: exit $$code"; \
+	  if [ $$profile = off ] && [ $$code != 1 ]; then status=1; fi; \
+	  if [ $$profile = on ] && [ $$code != 0 ]; then status=1; fi; \
+	done; \
+	bin/faultline report --compare $(OUT)/off.json $(OUT)/on.json -o $(OUT)/report.html || status=1; \
+	echo "open $(OUT)/report.html (before/after), $(OUT)/report-off.html and $(OUT)/report-on.html"; \
 	exit $$status
 
 test:

@@ -165,9 +165,10 @@ func (r *run) run(ctx context.Context) {
 	if r.opts.DryRun {
 		return
 	}
-	halted := r.method(ctx)
+	halted, drain := r.method(ctx)
 	r.phase("recovery")
 	r.recoverAll()
+	drain() // hypothesis samples still running when the method ended
 	r.rollbacks()
 	if h != nil && !halted {
 		r.phase("post-check")
@@ -176,19 +177,22 @@ func (r *run) run(ctx context.Context) {
 }
 
 // method runs the steps with the hypothesis and stop-condition samplers
-// going, and reports whether the run was halted by its caller.
-func (r *run) method(ctx context.Context) (halted bool) {
+// going, and reports whether the run was halted by its caller. Hypothesis
+// samples still running when the method ends (a probe waiting on a frozen
+// service) are not cut short: drain waits for them, so the caller can
+// recover first.
+func (r *run) method(ctx context.Context) (halted bool, drain func()) {
 	r.phase("method")
 	mctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var wg, inFlight sync.WaitGroup
 	if h := r.x.Spec.Hypothesis; h != nil {
 		for i := range h.Checks {
 			c := &h.Checks[i]
 			if !runsIn(c, experiment.During) {
 				continue
 			}
-			wg.Go(func() { r.sampleDuring(mctx, c, h.Every.D()) })
+			wg.Go(func() { r.sampleDuring(mctx, ctx, &inFlight, c, h.Every.D()) })
 		}
 	}
 	for i := range r.x.Spec.StopWhen {
@@ -198,18 +202,19 @@ func (r *run) method(ctx context.Context) (halted bool) {
 	err := r.steps(mctx, r.x.Spec.Method)
 	cancel(errMethodDone)
 	wg.Wait()
+	drain = inFlight.Wait
 	cause := context.Cause(mctx)
 	switch {
 	case ctx.Err() != nil:
 		r.rec.event(journal.Event{Type: journal.Halt, Message: "halted: recovering every fault"})
 		r.abort("halted by the operator; every fault was recovered")
-		return true
+		return true, drain
 	case errors.As(cause, new(*stopError)):
 		r.abort(cause.Error())
 	case err != nil:
 		r.abort(err.Error())
 	}
-	return false
+	return false, drain
 }
 
 var errMethodDone = errors.New("method done")
@@ -256,32 +261,62 @@ func (r *run) checkOnce(ctx context.Context, p experiment.Phase) []string {
 	return failed
 }
 
-// sampleDuring samples one check every period until ctx ends. A sample cut
-// short by the end of the method is dropped, not judged.
-func (r *run) sampleDuring(ctx context.Context, c *experiment.Check, every time.Duration) {
-	failing := false
-	for tick := time.Now(); ; {
-		s := probe.Run(ctx, c)
-		if ctx.Err() != nil {
+// maxInFlight bounds the samples of one check running at once: a check
+// whose probe hangs (a frozen service) is still sampled on schedule, so its
+// series shows the stall sample by sample, as an open-model load generator
+// would, instead of one sample per timeout.
+const maxInFlight = 8
+
+// schedule runs c every period until ticks ends, each sample on time even
+// while earlier ones are still running (at most maxInFlight at once), and
+// hands each finished sample to done, one at a time. Samples run under
+// probeCtx; one cut short by its end is dropped, not judged. Samples still
+// running when ticks ends go on; inFlight counts them.
+func schedule(ticks, probeCtx context.Context, inFlight *sync.WaitGroup, c *experiment.Check, every time.Duration, done func(probe.Sample)) {
+	var mu sync.Mutex
+	slots := make(chan struct{}, maxInFlight)
+	for tick := time.Now(); ; tick = nextTick(tick, every) {
+		if !sleep(ticks, time.Until(tick)) {
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // every slot is taken by a hanging probe; the next tick tries again
+		}
+		inFlight.Go(func() {
+			defer func() { <-slots }()
+			s := probe.Run(probeCtx, c)
+			if probeCtx.Err() != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			done(s)
+		})
+	}
+}
+
+// sampleDuring samples one check every period until the method ends.
+func (r *run) sampleDuring(method, run context.Context, inFlight *sync.WaitGroup, c *experiment.Check, every time.Duration) {
+	failing, deviated := false, false
+	schedule(method, run, inFlight, c, every, func(s probe.Sample) {
 		r.rec.sample("hypothesis", experiment.During, s)
 		if !s.OK && !failing {
 			r.rec.event(journal.Event{Type: journal.CheckFailed, Check: c.Name, Message: strings.Join(s.Failures, ", ")})
-			r.deviate(fmt.Sprintf("check %q failed during the method: %s", c.Name, strings.Join(s.Failures, ", ")))
+			if !deviated { // the first failure tells why; the journal keeps the rest
+				deviated = true
+				r.deviate(fmt.Sprintf("check %q failed during the method: %s", c.Name, strings.Join(s.Failures, ", ")))
+			}
 		} else if s.OK && failing {
 			r.rec.event(journal.Event{Type: journal.CheckRecovered, Check: c.Name, Message: "holds again"})
 		}
 		failing = !s.OK
-		tick = nextTick(tick, every)
-		if !sleep(ctx, time.Until(tick)) {
-			return
-		}
-	}
+	})
 }
 
 // nextTick is the next multiple of every after prev that is not in the
-// past, so a slow sample delays the next one instead of piling up.
+// past.
 func nextTick(prev time.Time, every time.Duration) time.Time {
 	next := prev.Add(every)
 	if now := time.Now(); next.Before(now) {
@@ -291,7 +326,9 @@ func nextTick(prev time.Time, every time.Duration) time.Time {
 }
 
 // watchStop samples a stop condition and cancels the method once it has
-// been violated for its `for`.
+// been violated for its `for`: every sample started since the violation
+// began failed. Samples may finish out of order; they are placed by when
+// they started.
 func (r *run) watchStop(ctx context.Context, cancel context.CancelCauseFunc, c *experiment.Check) {
 	every := c.Every.D()
 	if every == 0 {
@@ -300,30 +337,29 @@ func (r *run) watchStop(ctx context.Context, cancel context.CancelCauseFunc, c *
 			every = h.Every.D()
 		}
 	}
-	var since time.Time
-	for tick := time.Now(); ; {
-		s := probe.Run(ctx, c)
-		if ctx.Err() != nil {
-			return
-		}
+	var lastOK, since time.Time // since: start of the earliest failing sample after lastOK
+	stopped := false
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	schedule(ctx, ctx, &inFlight, c, every, func(s probe.Sample) {
 		r.rec.sample("stop", experiment.During, s)
 		switch {
-		case s.OK:
-			since = time.Time{}
-		case since.IsZero():
+		case s.OK && s.Time.After(lastOK):
+			lastOK = s.Time
+			if !since.IsZero() && since.Before(lastOK) {
+				since = time.Time{}
+			}
+		case !s.OK && s.Time.After(lastOK) && (since.IsZero() || s.Time.Before(since)):
 			since = s.Time
 		}
-		if !since.IsZero() && time.Since(since) >= c.For.D() {
-			msg := fmt.Sprintf("stop condition %q violated for %s: %s", c.Name, time.Since(since).Round(time.Millisecond), strings.Join(s.Failures, ", "))
-			r.rec.event(journal.Event{Type: journal.StopCondition, Check: c.Name, Message: msg})
-			cancel(&stopError{msg: msg})
+		if stopped || since.IsZero() || time.Since(since) < c.For.D() {
 			return
 		}
-		tick = nextTick(tick, every)
-		if !sleep(ctx, time.Until(tick)) {
-			return
-		}
-	}
+		stopped = true
+		msg := fmt.Sprintf("stop condition %q violated for %s: %s", c.Name, time.Since(since).Round(time.Millisecond), strings.Join(s.Failures, ", "))
+		r.rec.event(journal.Event{Type: journal.StopCondition, Check: c.Name, Message: msg})
+		cancel(&stopError{msg: msg})
+	})
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

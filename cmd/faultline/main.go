@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 )
@@ -33,6 +34,7 @@ func main() {
 	if runWorkerIfRequested() {
 		return
 	}
+	preferSelfOnPath()
 	root := newRoot()
 	err := root.Execute()
 	if err == nil {
@@ -49,6 +51,15 @@ func main() {
 	os.Exit(2)
 }
 
+// preferSelfOnPath puts this binary's directory first on PATH, so a
+// command named `faultline` in an experiment (a rollback that restarts the
+// demo shop, say) runs this faultline.
+func preferSelfOnPath() {
+	if exe, err := os.Executable(); err == nil {
+		os.Setenv("PATH", filepath.Dir(exe)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+}
+
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "faultline",
@@ -59,7 +70,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().String("ledger", "", "ledger file recording every applied fault (default $FAULTLINE_LEDGER or ~/.local/state/faultline/ledger.jsonl)")
 	root.AddCommand(newRunCmd(), newValidateCmd(), newInitCmd(), newRecoverCmd(), newStatusCmd(),
-		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd())
+		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd(), newLoadCmd(), newProxyCmd())
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newDoctorCmd())
 	root.AddCommand(newServerCmd())
