@@ -5,6 +5,7 @@ import (
 	_ "github.com/faultline-dev/faultline/fault/exec"
 	_ "github.com/faultline-dev/faultline/fault/network"
 	_ "github.com/faultline-dev/faultline/fault/process"
+	_ "github.com/faultline-dev/faultline/fault/proxy"
 	"github.com/faultline-dev/faultline/fault/stress"
 )
 
