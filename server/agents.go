@@ -216,46 +216,62 @@ func agentSample(e protocol.RunEvent) (json.RawMessage, error) {
 	return json.Marshal(sampleEvent{Type: "sample", Check: e.Check, Kind: e.SeriesKind, Sample: smp})
 }
 
-// pollReply takes what the agent must be told: halt-all (once), the
-// assignments to halt, and — unless it is halting everything — the
-// assignments it has not acknowledged yet, sent until it does.
+// pollReply is what the agent must be told: halt-all (once, and alone),
+// or the assignments to halt and those it has not acknowledged yet, sent
+// until it does. With nothing to send it writes nothing.
 func (s *Server) pollReply(ctx context.Context, agent string) (protocol.PollReply, error) {
 	var reply protocol.PollReply
-	err := s.st.Update(ctx, func(tx store.Store) error {
-		reply = protocol.PollReply{}
-		var err error
-		if reply.HaltAll, err = tx.TakeHaltAll(ctx, agent); err != nil {
-			return err
-		}
-		asgs, err := tx.Assignments(ctx, store.AssignmentFilter{Agent: agent, States: []store.AssignmentState{
-			store.AssignmentPending, store.AssignmentDelivered, store.AssignmentRunning}})
-		if err != nil {
-			return err
-		}
-		for _, a := range asgs {
-			if a.HaltRequested {
-				reply.Halt = append(reply.Halt, a.ID)
-				continue
-			}
-			if reply.HaltAll || a.State == store.AssignmentRunning {
-				continue
-			}
-			run, err := tx.Run(ctx, a.Run)
+	if s.halts.take(agent) {
+		// Halting everything: the agent needs nothing else now, and
+		// thousands of these go out at once.
+		reply.HaltAll = true
+		return reply, nil
+	}
+	active := []store.AssignmentState{store.AssignmentPending, store.AssignmentDelivered, store.AssignmentRunning}
+	asgs, err := s.st.Assignments(ctx, store.AssignmentFilter{Agent: agent, States: active})
+	if err != nil {
+		return reply, err
+	}
+	deliver := false
+	for _, a := range asgs {
+		deliver = deliver || (!a.HaltRequested && a.State != store.AssignmentRunning)
+	}
+	if deliver {
+		err := s.st.Update(ctx, func(tx store.Store) error {
+			reply.Assignments = nil
+			asgs, err := tx.Assignments(ctx, store.AssignmentFilter{Agent: agent, States: active})
 			if err != nil {
 				return err
 			}
-			reply.Assignments = append(reply.Assignments, protocol.Assignment{
-				ID: a.ID, RunID: a.Run, Experiment: run.Document, DryRun: run.DryRun, Created: a.Created})
-			if a.State == store.AssignmentPending {
-				a.State, a.Updated = store.AssignmentDelivered, utcNow()
-				if err := tx.UpdateAssignment(ctx, a); err != nil {
+			for _, a := range asgs {
+				if a.HaltRequested || a.State == store.AssignmentRunning {
+					continue
+				}
+				run, err := tx.Run(ctx, a.Run)
+				if err != nil {
 					return err
 				}
+				reply.Assignments = append(reply.Assignments, protocol.Assignment{
+					ID: a.ID, RunID: a.Run, Experiment: run.Document, DryRun: run.DryRun, Created: a.Created})
+				if a.State == store.AssignmentPending {
+					a.State, a.Updated = store.AssignmentDelivered, utcNow()
+					if err := tx.UpdateAssignment(ctx, a); err != nil {
+						return err
+					}
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return reply, err
 		}
-		return nil
-	})
-	return reply, err
+	}
+	for _, a := range asgs {
+		if a.HaltRequested {
+			reply.Halt = append(reply.Halt, a.ID)
+		}
+	}
+	return reply, nil
 }
 
 // settle brings an agent run's status in line with its assignments:

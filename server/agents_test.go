@@ -247,8 +247,8 @@ func TestHaltAll(t *testing.T) {
 				if took := time.Since(pressed); !reply.HaltAll || took > 500*time.Millisecond {
 					t.Fatalf("agent %d told %+v after %s", i, reply, took)
 				}
-				if i < 2 && !slices.Equal(reply.Halt, []string{asgs[i].ID}) {
-					t.Fatalf("agent %d halts %v", i, reply.Halt)
+				if len(reply.Halt) != 0 || len(reply.Assignments) != 0 {
+					t.Fatalf("agent %d: halt-all comes alone: %+v", i, reply)
 				}
 			}
 			slices.Sort(res.Runs)
@@ -257,11 +257,16 @@ func TestHaltAll(t *testing.T) {
 			if !slices.Equal(res.Runs, want) || res.Agents != 3 {
 				t.Fatalf("halt-all result %+v", res)
 			}
-			// Told once: the next poll has no haltAll (but still the halts
-			// of runs not yet ended).
-			reply, _ := agents[2].poll(protocol.Poll{Wait: protocol.Duration(10 * time.Millisecond)})
-			if reply.HaltAll {
-				t.Fatal("haltAll told twice")
+			// Told once; the halts of runs not yet ended follow.
+			for i, a := range agents {
+				var running, want []string
+				if i < 2 {
+					running, want = []string{asgs[i].ID}, []string{asgs[i].ID}
+				}
+				reply, _ := a.poll(protocol.Poll{Running: running, Wait: protocol.Duration(10 * time.Millisecond)})
+				if reply.HaltAll || !slices.Equal(reply.Halt, want) {
+					t.Fatalf("agent %d after halt-all: %+v, want halts %v", i, reply, want)
+				}
 			}
 			if v := e.waitRun(local.ID, 10*time.Second); v.Status != store.RunAborted || stopped(t, pid) {
 				t.Fatalf("local run after halt-all: %+v", v.Run)
@@ -350,5 +355,29 @@ func TestRestartKeepsAgentRuns(t *testing.T) {
 				t.Fatalf("%d events kept, want 2", len(evs))
 			}
 		})
+	}
+}
+
+// An agent away during halt-all is told when it polls, even after the
+// server restarted meanwhile; and only once.
+func TestHaltAllOutlivesRestart(t *testing.T) {
+	db := store.DefaultURL(t.TempDir())
+	e := newEnv(t, envOptions{dbURL: db}).withTokens()
+	a := e.newAgent("away", nil)
+	told := e.newAgent("here", nil)
+	e.do("POST", "/api/v1/halt", e.runner, nil, http.StatusOK, nil)
+	if reply, _ := told.poll(protocol.Poll{}); !reply.HaltAll {
+		t.Fatal("a polling agent was not told")
+	}
+	e.stop()
+	e2 := newEnv(t, envOptions{dbURL: db})
+	a.e, told.e = e2, e2
+	if reply, took := a.poll(protocol.Poll{}); !reply.HaltAll || took > 300*time.Millisecond {
+		t.Fatalf("the agent away was told %v after %s", reply.HaltAll, took)
+	}
+	for _, ag := range []*testAgent{a, told} {
+		if reply, _ := ag.poll(protocol.Poll{Wait: protocol.Duration(10 * time.Millisecond)}); reply.HaltAll {
+			t.Fatalf("%s told twice", ag.name)
+		}
 	}
 }

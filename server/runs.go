@@ -418,28 +418,33 @@ func (s *Server) haltAll(w http.ResponseWriter, r *http.Request, c *caller) erro
 	var runs []store.Run
 	var agents []string
 	res := haltAllResult{Runs: []string{}}
-	err = s.change(ctx, c, "halt.all", "*", func(tx store.Store) (any, error) {
-		active, err := tx.Runs(ctx, store.RunFilter{Status: []store.RunStatus{store.RunPending, store.RunRunning}, Limit: 100000})
-		if err != nil {
-			return nil, err
-		}
-		for _, run := range active {
-			full, err := tx.Run(ctx, run.ID)
+	err = s.halts.request(ctx, func() ([]string, error) {
+		var flagged []string
+		err := s.change(ctx, c, "halt.all", "*", func(tx store.Store) (any, error) {
+			active, err := tx.Runs(ctx, store.RunFilter{Status: []store.RunStatus{store.RunPending, store.RunRunning}, Limit: 100000})
 			if err != nil {
 				return nil, err
 			}
-			woken, err := s.requestHalt(ctx, tx, &full)
-			if err != nil {
+			for _, run := range active {
+				full, err := tx.Run(ctx, run.ID)
+				if err != nil {
+					return nil, err
+				}
+				woken, err := s.requestHalt(ctx, tx, &full)
+				if err != nil {
+					return nil, err
+				}
+				runs = append(runs, full)
+				agents = append(agents, woken...)
+				res.Runs = append(res.Runs, run.ID)
+			}
+			if flagged, err = tx.RequestHaltAll(ctx); err != nil {
 				return nil, err
 			}
-			runs = append(runs, full)
-			agents = append(agents, woken...)
-			res.Runs = append(res.Runs, run.ID)
-		}
-		if res.Agents, err = tx.RequestHaltAll(ctx); err != nil {
-			return nil, err
-		}
-		return map[string]any{"reason": req.Reason, "runs": res.Runs, "agents": res.Agents}, nil
+			res.Agents = len(flagged)
+			return map[string]any{"reason": req.Reason, "runs": res.Runs, "agents": res.Agents}, nil
+		})
+		return flagged, err
 	})
 	if err != nil {
 		return err

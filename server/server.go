@@ -67,6 +67,7 @@ type Server struct {
 	st     store.Store
 	log    *slog.Logger
 	hub    *hub
+	halts  *halts
 	notify *webhook.Notifier
 	mux    *http.ServeMux
 	routes []route
@@ -122,6 +123,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.recoverState(ctx); err != nil {
 		return nil, err
 	}
+	var err error
+	if s.halts, err = newHalts(ctx, s.st, s.log); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.seedAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -134,10 +139,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Run does the background work — marking agents lost after their lease,
-// starting scheduled runs, delivering webhooks — until ctx ends.
+// starting scheduled runs, delivering webhooks, recording halt-alls told —
+// until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.notify.Run(ctx) })
+	wg.Go(func() { s.halts.run(ctx) })
 	wg.Go(func() { s.watchLeases(ctx) })
 	wg.Go(func() { s.schedule(ctx) })
 	wg.Wait()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -94,21 +95,8 @@ func (s *sqlStore) SetAgentLabels(ctx context.Context, id string, labels map[str
 }
 
 func (s *sqlStore) MarkAgentsLost(ctx context.Context, at time.Time) ([]string, error) {
-	rows, err := s.x.QueryContext(ctx, s.q(`UPDATE agents SET status = ? WHERE status = ? AND lease_until < ? RETURNING id`),
+	return s.ids(ctx, s.x, "mark lost agents", `UPDATE agents SET status = ? WHERE status = ? AND lease_until < ? RETURNING id`,
 		string(AgentLost), string(AgentOnline), s.t(at))
-	if err != nil {
-		return nil, fmt.Errorf("store: mark lost agents: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: mark lost agents: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 func (s *sqlStore) ExtendLeases(ctx context.Context, until time.Time) error {
@@ -123,6 +111,19 @@ func (s *sqlStore) ExtendLeases(ctx context.Context, until time.Time) error {
 func (s *sqlStore) SetAgentFaults(ctx context.Context, agent string, faults []AgentFault) error {
 	return s.Update(ctx, func(tx Store) error {
 		t := tx.(*sqlStore)
+		// Most polls report what the last one did: then nothing is written.
+		have, err := t.ids(ctx, t.r, "read faults of agent "+agent, `SELECT fault_id FROM agent_faults WHERE agent_id = ? ORDER BY fault_id`, agent)
+		if err != nil {
+			return err
+		}
+		want := make([]string, len(faults))
+		for i, f := range faults {
+			want[i] = f.ID
+		}
+		slices.Sort(want)
+		if slices.Equal(have, slices.Compact(want)) {
+			return nil
+		}
 		if _, err := t.exec(ctx, `DELETE FROM agent_faults WHERE agent_id = ?`, agent); err != nil {
 			return fmt.Errorf("store: replace faults of agent %q: %w", agent, err)
 		}
@@ -160,28 +161,52 @@ func (s *sqlStore) AgentFaults(ctx context.Context, agent string) ([]AgentFault,
 	return out, rows.Err()
 }
 
-func (s *sqlStore) RequestHaltAll(ctx context.Context) (int, error) {
-	res, err := s.exec(ctx, `UPDATE agents SET halt_pending = ?`, true)
-	if err != nil {
-		return 0, fmt.Errorf("store: flag agents to halt: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: flag agents to halt: %w", err)
-	}
-	return int(n), nil
+func (s *sqlStore) RequestHaltAll(ctx context.Context) ([]string, error) {
+	return s.ids(ctx, s.x, "flag agents to halt", `UPDATE agents SET halt_pending = ? RETURNING id`, true)
 }
 
-func (s *sqlStore) TakeHaltAll(ctx context.Context, agent string) (bool, error) {
-	res, err := s.exec(ctx, `UPDATE agents SET halt_pending = ? WHERE id = ? AND halt_pending = ?`, false, agent, true)
+func (s *sqlStore) HaltAllPending(ctx context.Context) ([]string, error) {
+	return s.ids(ctx, s.r, "list agents to halt", `SELECT id FROM agents WHERE halt_pending = ? ORDER BY id`, true)
+}
+
+func (s *sqlStore) ClearHaltAll(ctx context.Context, agents []string) error {
+	const chunk = 500
+	return s.Update(ctx, func(tx Store) error {
+		t := tx.(*sqlStore)
+		for len(agents) > 0 {
+			n := min(len(agents), chunk)
+			args := []any{false}
+			for _, id := range agents[:n] {
+				args = append(args, id)
+			}
+			if _, err := t.exec(ctx, `UPDATE agents SET halt_pending = ? WHERE id IN `+inList(n), args...); err != nil {
+				return fmt.Errorf("store: clear halt flags: %w", err)
+			}
+			agents = agents[n:]
+		}
+		return nil
+	})
+}
+
+// ids runs a query (or a write with RETURNING) that yields ids.
+func (s *sqlStore) ids(ctx context.Context, q querier, what, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
-		return false, fmt.Errorf("store: take halt flag of agent %q: %w", agent, err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: take halt flag of agent %q: %w", agent, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		out = append(out, id)
 	}
-	return n > 0, nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 func (s *sqlStore) CreateAssignment(ctx context.Context, a Assignment) error {

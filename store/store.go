@@ -86,11 +86,12 @@ type Store interface {
 	// when agent is "".
 	AgentFaults(ctx context.Context, agent string) ([]AgentFault, error)
 	// RequestHaltAll flags every agent to be told to halt everything, and
-	// returns how many were flagged.
-	RequestHaltAll(ctx context.Context) (int, error)
-	// TakeHaltAll clears an agent's halt-all flag and reports whether it
-	// was set.
-	TakeHaltAll(ctx context.Context, agent string) (bool, error)
+	// returns their ids.
+	RequestHaltAll(ctx context.Context) ([]string, error)
+	// HaltAllPending lists the agents flagged and not yet told.
+	HaltAllPending(ctx context.Context) ([]string, error)
+	// ClearHaltAll clears the flags of agents that were told.
+	ClearHaltAll(ctx context.Context, agents []string) error
 
 	CreateAssignment(ctx context.Context, a Assignment) error
 	Assignment(ctx context.Context, id string) (Assignment, error)

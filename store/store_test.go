@@ -62,6 +62,11 @@ func must[T any](v T, err error) T {
 	return v
 }
 
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
+
 func ok(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -292,16 +297,25 @@ func TestAgents(t *testing.T) {
 		if f := must(s.AgentFaults(ctx, "")); len(f) != 3 {
 			t.Fatalf("all faults %+v", f)
 		}
+		ok(t, s.SetAgentFaults(ctx, "ag1", faults[1:])) // one recovered
+		if f := must(s.AgentFaults(ctx, "ag1")); len(f) != 1 || f[0].ID != "f2" {
+			t.Fatalf("faults after one recovered %+v", f)
+		}
 		ok(t, s.SetAgentFaults(ctx, "ag1", nil))
 		if f := must(s.AgentFaults(ctx, "ag1")); len(f) != 0 {
 			t.Fatalf("faults after clearing %+v", f)
 		}
 
-		if n := must(s.RequestHaltAll(ctx)); n != 2 {
-			t.Fatalf("flagged %d", n)
+		if ids := must(s.RequestHaltAll(ctx)); !slices.Equal(sorted(ids), []string{"ag1", "ag2"}) {
+			t.Fatalf("flagged %v", ids)
 		}
-		if !must(s.TakeHaltAll(ctx, "ag1")) || must(s.TakeHaltAll(ctx, "ag1")) {
-			t.Fatal("the halt flag is taken exactly once")
+		if ids := must(s.HaltAllPending(ctx)); !slices.Equal(ids, []string{"ag1", "ag2"}) {
+			t.Fatalf("pending %v", ids)
+		}
+		ok(t, s.ClearHaltAll(ctx, []string{"ag1"}))
+		ok(t, s.ClearHaltAll(ctx, nil))
+		if ids := must(s.HaltAllPending(ctx)); !slices.Equal(ids, []string{"ag2"}) {
+			t.Fatalf("pending after clearing ag1: %v", ids)
 		}
 	})
 }
