@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/faultline-dev/faultline/server/auth"
@@ -11,8 +10,8 @@ import (
 	"github.com/faultline-dev/faultline/store"
 )
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": s.st.Dialect()})
+func health(w http.ResponseWriter, _ *http.Request, _ *caller) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -155,36 +154,4 @@ func (s *Server) webhookTargets(ctx context.Context) ([]webhook.Target, error) {
 		out[i] = webhook.Target{URL: w.URL, Events: w.Events}
 	}
 	return out, nil
-}
-
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	q := r.URL.Query()
-	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action")}
-	if since := q.Get("since"); since != "" {
-		t, err := parseSince(since, time.Now())
-		if err != nil {
-			return err
-		}
-		f.Since = t
-	}
-	if v := q.Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return errorf(http.StatusBadRequest, "before %q: give an audit entry id", v)
-		}
-		f.Before = n
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return errorf(http.StatusBadRequest, "limit %q: give a number from 1 to 1000", l)
-		}
-		f.Limit = n
-	}
-	list, err := s.st.Audit(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list)
-	return nil
 }

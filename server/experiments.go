@@ -1,40 +1,13 @@
 package server
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/faultline-dev/faultline/experiment"
 	"github.com/faultline-dev/faultline/store"
 )
-
-// change runs fn and writes its audit entry in one transaction: both
-// happen or neither. fn returns the entry's details.
-func (s *Server) change(ctx context.Context, c *caller, action, object string, fn func(tx store.Store) (details any, err error)) error {
-	return s.st.Update(ctx, func(tx store.Store) error {
-		details, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		return audit(ctx, tx, c.actor(), action, object, details)
-	})
-}
-
-func audit(ctx context.Context, tx store.Store, actor, action, object string, details any) error {
-	var raw json.RawMessage
-	if details != nil {
-		b, err := json.Marshal(details)
-		if err != nil {
-			return fmt.Errorf("audit %s: %w", action, err)
-		}
-		raw = b
-	}
-	return tx.AddAudit(ctx, store.AuditEntry{Actor: actor, Action: action, Object: object, Details: raw})
-}
 
 // documentRequest carries an experiment document (YAML or JSON text).
 type documentRequest struct {

@@ -20,7 +20,7 @@ func (s *Server) routeTable() []route {
 	}
 	return []route{
 		{method: "GET", pattern: "/api/openapi.json", access: public, h: serveOpenAPI},
-		{method: "GET", pattern: "/api/v1/health", access: public, h: s.health},
+		{method: "GET", pattern: "/api/v1/health", access: public, h: health},
 		{method: "GET", pattern: "/api/v1/whoami", access: authenticated, h: s.whoami},
 
 		viewer("GET", "/api/v1/experiments", s.listExperiments),
