@@ -71,15 +71,17 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	}
 	ctx := r.Context()
 	news := s.hub.agent(id) // before reading the state, so nothing is missed
-	touched, err := s.ingest(ctx, id, p, utcNow())
+	changed, streamed, err := s.ingest(ctx, id, p, utcNow())
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "unknown agent %s: register again", id)
 	}
 	if err != nil {
 		return err
 	}
-	for _, run := range touched {
+	for run := range changed {
 		s.settle(ctx, run)
+	}
+	for run := range streamed {
 		s.hub.wakeRun(run)
 	}
 	reply, err := s.pollReply(ctx, id)
@@ -112,10 +114,11 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request, _ *caller) error {
 // ingest stores what a poll reports, in one transaction: the heartbeat
 // (a renewed lease), run events (de-duplicated), assignment states
 // (acknowledged, ended with a journal, or gone), open faults and faults
-// the agent recovered by itself. It returns the runs it touched.
-func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now time.Time) ([]string, error) {
-	touched := map[string]bool{}
-	err := s.st.Update(ctx, func(tx store.Store) error {
+// the agent recovered by itself. It returns the runs whose assignments
+// changed state, and those with new events.
+func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now time.Time) (changed, streamed map[string]bool, err error) {
+	changed, streamed = map[string]bool{}, map[string]bool{}
+	err = s.st.Update(ctx, func(tx store.Store) error {
 		if err := tx.Heartbeat(ctx, store.Heartbeat{Agent: agent, At: now, LeaseUntil: now.Add(s.cfg.Lease), Labels: p.Labels}); err != nil {
 			return err
 		}
@@ -152,7 +155,7 @@ func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now 
 			}
 			if len(body) > 0 {
 				events = append(events, store.RunEvent{Run: a.Run, Agent: agent, Seq: e.Seq, Event: body, Received: now})
-				touched[a.Run] = true
+				streamed[a.Run] = true
 			}
 		}
 		if _, err := tx.AppendRunEvents(ctx, events); err != nil {
@@ -182,7 +185,7 @@ func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now 
 			if err := tx.UpdateAssignment(ctx, a); err != nil {
 				return err
 			}
-			touched[a.Run] = true
+			changed[a.Run] = true
 		}
 		faults := make([]store.AgentFault, 0, len(p.OpenFaults))
 		for _, f := range p.OpenFaults {
@@ -200,11 +203,7 @@ func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now 
 		}
 		return nil
 	})
-	runs := make([]string, 0, len(touched))
-	for run := range touched {
-		runs = append(runs, run)
-	}
-	return runs, err
+	return changed, streamed, err
 }
 
 // agentSample stores an agent's sample like the server's own (sink.Sample).
