@@ -68,27 +68,41 @@ var errClosed = errors.New("connection closed")
 
 // wait waits until the given time (forever if zero), or until the chain
 // changes, which it reports so the caller looks at its toxic again. It
-// returns errClosed if the link closes.
+// returns errClosed if the link closes. The last moments are slept
+// precisely (see sleepPrecisely), without watching the chain.
 func (f *follower) wait(until time.Time) (changed bool, err error) {
-	var expired <-chan time.Time
-	if !until.IsZero() {
-		d := time.Until(until)
-		if d <= 0 {
-			return false, nil
+	for {
+		var expired <-chan time.Time
+		if !until.IsZero() {
+			d := time.Until(until)
+			if d <= 0 {
+				return false, nil
+			}
+			if d <= preciseWindow {
+				<-alarmAt(until)
+				return false, nil
+			}
+			f.timer.Reset(d - preciseWindow)
+			expired = f.timer.C
 		}
-		f.timer.Reset(d)
-		defer f.timer.Stop()
-		expired = f.timer.C
-	}
-	select {
-	case <-expired:
-		return false, nil
-	case <-f.seen.changed:
-		return true, nil
-	case <-f.l.done:
-		return false, errClosed
+		select {
+		case <-expired:
+			continue
+		case <-f.seen.changed:
+			f.timer.Stop()
+			return true, nil
+		case <-f.l.done:
+			f.timer.Stop()
+			return false, errClosed
+		}
 	}
 }
+
+// preciseWindow is how long before a deadline a wait stops relying on Go's
+// timers: the runtime's netpoller sleeps in whole milliseconds, so a timer
+// in an otherwise idle process fires up to a millisecond late, which a
+// 50ms latency toxic must not add. The clock (clock.go) wakes it instead.
+const preciseWindow = 1500 * time.Microsecond
 
 // sleep waits until the given time unless t is removed first (or stops
 // acting here); it reports whether t is still there.
