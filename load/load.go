@@ -1,0 +1,561 @@
+// Package load is an HTTP/1.1 load generator and its statistics, behind
+// `faultline load` and the load probe.
+//
+// In the open model (Rate > 0) requests are due at fixed intervals and are
+// sent when due whether or not earlier ones were answered: a pool of
+// workers, each with its own kept-alive connections, grows whenever a
+// request is due and every worker is busy, up to MaxInFlight. A request
+// that had to wait for a free worker has its latency counted from the time
+// it was due, so a stalled server cannot hide behind the requests it kept
+// from being sent (coordinated omission). The scheduler's own wake-up
+// slack (Linux timers fire a fraction of a millisecond late) is not charged
+// to the server. In the closed model (Rate 0) Concurrency workers each send
+// their next request as soon as the previous one is answered.
+//
+// Targets are picked by weight in a fixed interleaved order (smooth
+// weighted round robin), so shares are exact over each cycle. Latencies go
+// into HdrHistograms, for the whole run and for a sliding window made of
+// ten rotating slots.
+package load
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of a Config.
+const (
+	DefaultTimeout = 5 * time.Second
+	DefaultWindow  = 5 * time.Second
+	// maxWorkers caps the default MaxInFlight.
+	maxWorkers = 10000
+	// maxWeight caps a target's weight: weights are relative shares.
+	maxWeight = 1000
+	// maxRate is far above what one machine sends.
+	maxRate = 10_000_000
+)
+
+// Target is a request the generator sends, with its share of the load.
+type Target struct {
+	URL     string
+	Method  string // default GET
+	Headers http.Header
+	Body    string
+	// Weight is the target's share relative to the others' (default 1).
+	Weight int
+}
+
+// Config configures a Generator.
+type Config struct {
+	Targets []Target
+	// Rate is how many requests per second are sent, in the open model;
+	// 0 selects the closed model.
+	Rate float64
+	// Concurrency is, in the closed model, the number of workers, each
+	// sending its next request as soon as the previous one is answered; in
+	// the open model, the workers started up front (default 1).
+	Concurrency int
+	// MaxInFlight caps the open model's workers, and so the requests
+	// awaiting an answer (default: enough for Rate over Timeout, at most
+	// 10000).
+	MaxInFlight int
+	// Duration is how long requests are sent; 0 sends until the context
+	// given to Run ends.
+	Duration time.Duration
+	// Timeout bounds a request, from its send (or due) time to the last
+	// byte of its answer (default 5s).
+	Timeout time.Duration
+	// Window is the span Recent covers (default 5s).
+	Window time.Duration
+	// Success reports whether a status counts as a success (default 2xx
+	// and 3xx).
+	Success func(status int) bool
+	// TLS configures https targets (default: the system's roots).
+	TLS *tls.Config
+	// Logger gets diagnostics (optional).
+	Logger *slog.Logger
+}
+
+// FieldError is a problem with one setting, named as in Config with a
+// lower-case first letter ("rate", "targets[1].url").
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldErrorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// prefixed renames the FieldErrors in errs as fields of prefix.
+func prefixed(prefix string, errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		var fe *FieldError
+		switch {
+		case errors.As(e, &fe) && error(fe) == e:
+			out = append(out, &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg})
+		default:
+			if j, ok := e.(interface{ Unwrap() []error }); ok {
+				out = append(out, prefixed(prefix, j.Unwrap())...)
+			} else {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// Generator sends load as its Config says and keeps the statistics.
+type Generator struct {
+	cfg       Config
+	log       *slog.Logger
+	endpoints []endpoint
+	tls       []*tls.Config // by endpoint; nil for plain http
+	requests  []request     // by target
+	order     []uint16      // targets in weighted interleaved order
+	next      atomic.Uint64 // position in order
+	rec       *recorder
+	inFlight  atomic.Int64
+	ran       atomic.Bool
+
+	mu    sync.Mutex
+	conns map[*conn]struct{} // open connections, to cut short when the run is cancelled
+}
+
+// New checks cfg and prepares its requests. The errors are FieldErrors.
+func New(cfg Config) (*Generator, error) {
+	g, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.rec = newRecorder(g.cfg.Window, g.cfg.Success)
+	return g, nil
+}
+
+// Check reports the problems New would find in cfg, without preparing a
+// generator.
+func Check(cfg Config) error {
+	_, err := prepare(cfg)
+	return err
+}
+
+// prepare checks cfg, fills in its defaults and serialises its requests:
+// a Generator but for its recorder.
+func prepare(cfg Config) (*Generator, error) {
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, 1)
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
+	if cfg.Success == nil {
+		cfg.Success = func(status int) bool { return status >= 200 && status < 400 }
+	}
+	if cfg.MaxInFlight == 0 && cfg.Rate > 0 && cfg.Rate <= maxRate {
+		cfg.MaxInFlight = min(maxWorkers, max(cfg.Concurrency, int(math.Ceil(cfg.Rate*cfg.Timeout.Seconds()))))
+	}
+	g := &Generator{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+
+	var errs []error
+	if len(cfg.Targets) == 0 {
+		errs = append(errs, fieldErrorf("targets", "no target: give at least one URL"))
+	}
+	byAddr := map[endpoint]int{}
+	weights := make([]int, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		e, raw, err := parseTarget(t)
+		terrs := []error{err}
+		if t.Weight < 0 || t.Weight > maxWeight {
+			terrs = append(terrs, fieldErrorf("weight", "%d is outside 1..%d: weights are shares relative to each other's", t.Weight, maxWeight))
+		}
+		if err := errors.Join(terrs...); err != nil {
+			errs = append(errs, prefixed(fmt.Sprintf("targets[%d]", i), []error{err})...)
+			continue
+		}
+		idx, ok := byAddr[e]
+		if !ok {
+			idx = len(g.endpoints)
+			byAddr[e] = idx
+			g.endpoints = append(g.endpoints, e)
+			var tc *tls.Config
+			if e.tls {
+				tc = cfg.TLS.Clone()
+				if tc == nil {
+					tc = &tls.Config{}
+				}
+				tc.ServerName = cmp.Or(tc.ServerName, e.host)
+				tc.NextProtos = []string{"http/1.1"}
+			}
+			g.tls = append(g.tls, tc)
+		}
+		g.requests = append(g.requests, request{raw: raw, noBody: cmp.Or(t.Method, http.MethodGet) == http.MethodHead, endpoint: idx})
+		weights[i] = cmp.Or(t.Weight, 1)
+	}
+	if math.IsNaN(cfg.Rate) || cfg.Rate < 0 || cfg.Rate > maxRate {
+		errs = append(errs, fieldErrorf("rate", "%g is outside 0..%d requests per second (0 selects the closed model)", cfg.Rate, maxRate))
+	}
+	if cfg.Concurrency < 0 {
+		errs = append(errs, fieldErrorf("concurrency", "must not be negative"))
+	}
+	if cfg.Rate > 0 && cfg.MaxInFlight < cfg.Concurrency {
+		errs = append(errs, fieldErrorf("maxInFlight", "%d is below concurrency %d", cfg.MaxInFlight, cfg.Concurrency))
+	}
+	if cfg.Duration < 0 {
+		errs = append(errs, fieldErrorf("duration", "must not be negative (0 runs until stopped)"))
+	}
+	if cfg.Timeout < 0 {
+		errs = append(errs, fieldErrorf("timeout", "must be above zero, such as 2s"))
+	}
+	if cfg.Window < 0 {
+		errs = append(errs, fieldErrorf("window", "must be above zero, such as 5s"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	g.order = weightedOrder(weights)
+	return g, nil
+}
+
+// weightedOrder interleaves target indexes so each appears in proportion
+// to its weight over one cycle, spread out (smooth weighted round robin).
+func weightedOrder(weights []int) []uint16 {
+	d := 0
+	for _, w := range weights {
+		d = gcd(d, w)
+	}
+	total := 0
+	for i := range weights {
+		weights[i] /= d
+		total += weights[i]
+	}
+	order := make([]uint16, 0, total)
+	current := make([]int, len(weights))
+	for range total {
+		best := 0
+		for i, w := range weights {
+			current[i] += w
+			if current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		order = append(order, uint16(best))
+	}
+	return order
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// pick returns the index of the next target.
+func (g *Generator) pick() int {
+	return int(g.order[(g.next.Add(1)-1)%uint64(len(g.order))])
+}
+
+// Total returns the figures of the run so far.
+func (g *Generator) Total() Stats {
+	s := g.rec.totals(time.Now())
+	s.InFlight = g.inFlight.Load()
+	return s
+}
+
+// Recent returns the figures of the last Window.
+func (g *Generator) Recent() Stats {
+	s := g.rec.window(time.Now())
+	s.InFlight = g.inFlight.Load()
+	return s
+}
+
+// Run sends the load until Duration has passed or ctx ends, waits for the
+// requests in flight (each bounded by Timeout; cancelling ctx cuts them
+// short and leaves them uncounted) and returns the figures of the whole
+// run. A Generator runs once.
+func (g *Generator) Run(ctx context.Context) Stats {
+	if !g.ran.CompareAndSwap(false, true) {
+		panic("load: Generator.Run called twice")
+	}
+	start := time.Now()
+	g.rec.begin(start)
+	var end time.Time
+	if g.cfg.Duration > 0 {
+		end = start.Add(g.cfg.Duration)
+	}
+	defer context.AfterFunc(ctx, g.interrupt)()
+	if g.cfg.Rate > 0 {
+		g.runOpen(ctx, start, end)
+	} else {
+		g.runClosed(ctx, end)
+	}
+	return g.Total()
+}
+
+// job is a request to send: a target, and the time its latency counts
+// from.
+type job struct {
+	target int
+	from   time.Time
+}
+
+// runOpen sends requests at Rate until end (zero: until ctx ends).
+func (g *Generator) runOpen(ctx context.Context, start, end time.Time) {
+	var (
+		pool    = idlePool{freed: make(chan struct{}, 1)}
+		workers []*worker
+		wg      sync.WaitGroup
+		warned  bool
+	)
+	spawn := func() *worker {
+		w := g.newWorker()
+		w.jobs = make(chan job, 1) // it is only sent a job while idle
+		workers = append(workers, w)
+		wg.Go(func() {
+			defer w.close()
+			for j := range w.jobs {
+				w.send(ctx, j)
+				pool.push(w)
+			}
+		})
+		return w
+	}
+	for range g.cfg.Concurrency {
+		pool.push(spawn())
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	interval := float64(time.Second) / g.cfg.Rate
+loop:
+	for k := 0; ; k++ {
+		due := start.Add(time.Duration(float64(k) * interval))
+		if !end.IsZero() && !due.Before(end) {
+			break
+		}
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		j := job{target: g.pick(), from: time.Now()}
+		w := pool.pop()
+		if w == nil && len(workers) < g.cfg.MaxInFlight {
+			w = spawn()
+		}
+		if w == nil {
+			// Every worker is busy: the request waits for one, and its
+			// latency (and its timeout) counts from when it was due.
+			if !warned {
+				warned = true
+				g.log.Warn("load: every allowed worker is busy; due requests wait for a free one", "maxInFlight", len(workers))
+			}
+			j.from = due
+			for w == nil {
+				select {
+				case <-pool.freed:
+					w = pool.pop()
+				case <-ctx.Done():
+					break loop
+				}
+			}
+		}
+		w.jobs <- j
+	}
+	for _, w := range workers {
+		close(w.jobs)
+	}
+	wg.Wait()
+}
+
+// idlePool holds the open model's idle workers. It is a stack: the worker
+// that fell idle last is used first, so the extra workers a burst brought
+// fall idle again with their connections, and the connections in use stay
+// few and warm. (Handing requests round all the workers in turn spreads
+// them over every connection a burst ever opened, which slows the server
+// down enough to turn the next burst into a spiral.)
+type idlePool struct {
+	mu    sync.Mutex
+	idle  []*worker
+	freed chan struct{} // signalled when a worker falls idle
+}
+
+func (p *idlePool) push(w *worker) {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+	select {
+	case p.freed <- struct{}{}:
+	default:
+	}
+}
+
+// pop returns the worker that fell idle last, or nil.
+func (p *idlePool) pop() *worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	w := p.idle[n-1]
+	p.idle = p.idle[:n-1]
+	return w
+}
+
+// runClosed keeps Concurrency requests in flight until end (zero: until
+// ctx ends).
+func (g *Generator) runClosed(ctx context.Context, end time.Time) {
+	var wg sync.WaitGroup
+	for range g.cfg.Concurrency {
+		wg.Go(func() {
+			w := g.newWorker()
+			defer w.close()
+			for ctx.Err() == nil {
+				now := time.Now()
+				if !end.IsZero() && !now.Before(end) {
+					return
+				}
+				w.send(ctx, job{target: g.pick(), from: now})
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// interrupt cuts short every exchange in progress: the run was cancelled.
+func (g *Generator) interrupt() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.conns {
+		_ = c.nc.SetDeadline(time.Unix(1, 0)) // the exchange fails at once; the worker closes c
+	}
+}
+
+// worker sends one request at a time on its own connections, one per
+// endpoint, kept alive between requests.
+type worker struct {
+	g     *Generator
+	conns []*conn  // by endpoint; nil until needed
+	jobs  chan job // open model: the next request, handed over while idle
+}
+
+func (g *Generator) newWorker() *worker {
+	return &worker{g: g, conns: make([]*conn, len(g.endpoints))}
+}
+
+// send makes one exchange and records it. A failure caused by the run
+// being cancelled is not the target's doing and is not recorded.
+func (w *worker) send(ctx context.Context, j job) {
+	g := w.g
+	if ctx.Err() != nil {
+		return // cancelled after the request was handed over
+	}
+	g.inFlight.Add(1)
+	status, err := w.exchange(ctx, &g.requests[j.target], j.from.Add(g.cfg.Timeout))
+	g.inFlight.Add(-1)
+	if err != nil && ended(ctx) {
+		return
+	}
+	g.rec.record(j.from, time.Now(), status, err)
+}
+
+// ended reports whether ctx is done, or past its deadline: a dial bounded
+// by that deadline can fail before ctx's own timer has marked it done.
+func ended(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(d))
+}
+
+// exchange sends r on the worker's connection to its endpoint, dialling
+// one if needed. A kept-alive connection the server closed while it was
+// idle is replaced and the request sent again, once.
+func (w *worker) exchange(ctx context.Context, r *request, deadline time.Time) (int, error) {
+	for retried := false; ; retried = true {
+		c := w.conns[r.endpoint]
+		if c == nil {
+			var err error
+			if c, err = w.g.dial(ctx, r.endpoint, deadline); err != nil {
+				return 0, err
+			}
+			w.conns[r.endpoint] = c
+		}
+		status, keepAlive, err := c.roundTrip(r.raw, r.noBody, deadline)
+		if err != nil || !keepAlive {
+			w.drop(r.endpoint)
+		}
+		if err != nil {
+			if !retried && stale(c, err) && ctx.Err() == nil {
+				continue
+			}
+			return 0, err
+		}
+		c.used = true
+		return status, nil
+	}
+}
+
+// dial connects to endpoint i (and shakes hands over TLS) by deadline.
+func (g *Generator) dial(ctx context.Context, i int, deadline time.Time) (*conn, error) {
+	e := g.endpoints[i]
+	d := net.Dialer{Deadline: deadline}
+	nc, err := d.DialContext(ctx, "tcp", e.addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc := g.tls[i]; tc != nil {
+		tlsConn := tls.Client(nc, tc)
+		hctx, cancel := context.WithDeadline(ctx, deadline)
+		err := tlsConn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", e.addr, err)
+		}
+		nc = tlsConn
+	}
+	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+	if ctx.Err() != nil { // cancelled while dialling: interrupt missed c
+		_ = nc.SetDeadline(time.Unix(1, 0))
+	}
+	return c, nil
+}
+
+// drop closes the worker's connection to endpoint i.
+func (w *worker) drop(i int) {
+	c := w.conns[i]
+	w.conns[i] = nil
+	w.g.mu.Lock()
+	delete(w.g.conns, c)
+	w.g.mu.Unlock()
+	_ = c.nc.Close()
+}
+
+// close closes the worker's connections.
+func (w *worker) close() {
+	for i, c := range w.conns {
+		if c != nil {
+			w.drop(i)
+		}
+	}
+}
