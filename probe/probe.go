@@ -70,6 +70,8 @@ type Def[P any] struct {
 	Primary  string
 	Defaults func() P
 	Measure  func(ctx context.Context, p *P) Measurement
+	// Stop, when set, ends what Measure left running for p (see Stopper).
+	Stop func(p *P)
 }
 
 // Define registers d.
@@ -95,6 +97,13 @@ func (k *defKind[P]) Measure(ctx context.Context, params any) Measurement {
 		return Measurement{Err: fmt.Sprintf("probe %s: settings of type %T", k.d.Name, params)}
 	}
 	return k.d.Measure(ctx, p)
+}
+
+// Stop implements Stopper; it does nothing for kinds without Def.Stop.
+func (k *defKind[P]) Stop(params any) {
+	if p, ok := params.(*P); ok && k.d.Stop != nil {
+		k.d.Stop(p)
+	}
 }
 
 // StopAll stops whatever the checks' kinds keep running between samples.
