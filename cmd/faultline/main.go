@@ -70,7 +70,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().String("ledger", "", "ledger file recording every applied fault (default $FAULTLINE_LEDGER or ~/.local/state/faultline/ledger.jsonl)")
 	root.AddCommand(newRunCmd(), newValidateCmd(), newInitCmd(), newRecoverCmd(), newStatusCmd(),
-		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd(), newProxyCmd())
+		newFaultsCmd(), newInjectCmd(), newReportCmd(), newDemoCmd(), newLoadCmd(), newProxyCmd())
 	root.AddCommand(newAgentCmd())
 	root.AddCommand(newDoctorCmd())
 	root.AddCommand(newServerCmd())
