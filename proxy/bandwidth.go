@@ -8,7 +8,9 @@ import (
 )
 
 // bandwidth limits a direction of each connection to rate KB/s (1000
-// bytes), with a token bucket holding 10 ms worth of bytes.
+// bytes) with a token bucket: data goes in writes of 10ms worth, and the
+// bucket holds 100ms worth, so a wake-up late by less than that (a busy
+// machine) is made up and the average rate holds.
 type bandwidth struct {
 	Rate int64 `json:"rate"`
 }
@@ -24,9 +26,9 @@ func (b *bandwidth) check() error {
 
 func (b *bandwidth) newState() any { return rate.NewLimiter(rate.Inf, 1) }
 
-// burst is the bucket's size for a rate in bytes per second: 10 ms worth,
-// at least one byte. Writes are at most this long.
-func burst(bps float64) int { return max(int(bps/100), 1) }
+// piece is the longest write for a rate in bytes per second: 10ms worth,
+// at least one byte.
+func piece(bps float64) int { return max(int(bps/100), 1) }
 
 func (b *bandwidth) handle(p *pump, t *toxic, c chunk, next func(chunk) error) error {
 	lim := p.state(t).v.(*rate.Limiter)
@@ -39,9 +41,9 @@ func (b *bandwidth) handle(p *pump, t *toxic, c chunk, next func(chunk) error) e
 		now := time.Now()
 		if lim.Limit() != rate.Limit(bps) {
 			lim.SetLimitAt(now, rate.Limit(bps))
-			lim.SetBurstAt(now, burst(bps))
+			lim.SetBurstAt(now, 10*piece(bps))
 		}
-		n := min(len(c.data), lim.Burst())
+		n := min(len(c.data), piece(bps))
 		r := lim.ReserveN(now, n)
 		changed, err := p.wait(now.Add(r.DelayFrom(now)))
 		if err != nil {

@@ -134,15 +134,6 @@ func sourceServer(t testing.TB, n int64) string {
 	return ln.Addr().String()
 }
 
-// sinkServer reads everything, then closes.
-func sinkServer(t testing.TB) string {
-	ln := listen(t)
-	serveConns(ln, func(c net.Conn) {
-		_, _ = io.Copy(io.Discard, c)
-	})
-	return ln.Addr().String()
-}
-
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) {
@@ -248,16 +239,4 @@ func get(t testing.TB, c *http.Client, url string, header http.Header) (*http.Re
 		t.Fatalf("GET %s: read body: %v", url, err)
 	}
 	return resp, string(b), time.Since(start)
-}
-
-// eventually polls cond every 10ms for up to 5s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

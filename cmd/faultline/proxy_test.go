@@ -71,6 +71,9 @@ func TestProxyCommand(t *testing.T) {
 		if err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&proxies)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("GET /proxies: %v", err)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
