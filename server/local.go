@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -39,16 +40,30 @@ func (l *localRun) halt(reason string) {
 
 // execute runs x on the server with the engine, streaming its events into
 // the store, and stores its journal at the end.
+// reserve counts a run about to execute on the server, unless the server
+// is stopping; the run must then be executed, or release called.
+func (s *Server) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return errorf(http.StatusServiceUnavailable, "the server is stopping: start the run once it is back")
+	}
+	s.runs.Add(1)
+	return nil
+}
+
+func (s *Server) release() { s.runs.Done() }
+
+// execute runs x, reserved with reserve, on the server.
 func (s *Server) execute(run store.Run, x *experiment.Experiment) {
 	ctx, cancel := context.WithCancel(s.base)
 	lr := &localRun{cancel: cancel}
 	s.mu.Lock()
 	s.local[run.ID] = lr
-	s.runs.Add(1)
 	s.mu.Unlock()
 	log := s.log.With("run", run.ID, "experiment", run.Experiment)
 	go func() {
-		defer s.runs.Done()
+		defer s.release()
 		defer cancel()
 		sink := newSink(s.st, s.hub, run.ID, log)
 		log.Info("run started on the server", "dryRun", run.DryRun)

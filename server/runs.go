@@ -92,6 +92,9 @@ func (s *Server) launch(ctx context.Context, req startRequest, actor, schedule s
 		DryRun: req.DryRun, Agents: req.Agents, Schedule: schedule, CreatedBy: actor, Created: now,
 	}
 	if req.Agents == nil {
+		if err := s.reserve(); err != nil {
+			return store.Run{}, err
+		}
 		run.Status, run.Started = store.RunRunning, now
 		err = s.st.Update(ctx, func(tx store.Store) error {
 			if err := tx.CreateRun(ctx, run); err != nil {
@@ -100,6 +103,7 @@ func (s *Server) launch(ctx context.Context, req startRequest, actor, schedule s
 			return audit(ctx, tx, actor, "run.start", "run/"+run.ID, map[string]any{"experiment": run.Experiment, "version": version, "dryRun": run.DryRun, "on": "server"})
 		})
 		if err != nil {
+			s.release()
 			return store.Run{}, err
 		}
 		s.execute(run, x)

@@ -174,3 +174,17 @@ func TestDryRunOnServer(t *testing.T) {
 	}
 	e.do("GET", "/api/v1/runs/"+run.ID+"/journal", e.viewer, nil, http.StatusOK, nil)
 }
+
+// A stopping server starts no run on itself, and stores nothing for it.
+func TestNoRunStartsWhileStopping(t *testing.T) {
+	e := newEnv(t, envOptions{}).withTokens()
+	name := e.createExperiment(document(t, "wait.yaml", "$WAIT", "10ms"))
+	if err := e.srv.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := e.counts()
+	e.do("POST", "/api/v1/runs", e.runner, startRequest{Experiment: name}, http.StatusServiceUnavailable, nil)
+	if after := e.counts(); after != before {
+		t.Fatalf("the store changed: %+v → %+v", before, after)
+	}
+}

@@ -79,10 +79,11 @@ type Server struct {
 	closing chan struct{}
 	close   sync.Once
 
-	mu    sync.Mutex
-	local map[string]*localRun // runs executing on the server, by id
-	runs  sync.WaitGroup
-	rng   *rand.Rand
+	mu       sync.Mutex
+	local    map[string]*localRun // runs executing on the server, by id
+	runs     sync.WaitGroup       // reserved and executing runs
+	stopping bool
+	rng      *rand.Rand
 }
 
 // New checks cfg, recovers what a previous server left behind (faults in
@@ -156,6 +157,7 @@ func (s *Server) Run(ctx context.Context) {
 func (s *Server) Close(ctx context.Context) error {
 	s.close.Do(func() { close(s.closing) })
 	s.mu.Lock()
+	s.stopping = true // no run is reserved after this, so Wait below is alone
 	for _, r := range s.local {
 		r.halt("the server is stopping")
 	}
