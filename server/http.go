@@ -76,6 +76,9 @@ func (s *Server) buildMux() *http.ServeMux {
 	for _, rt := range s.routes {
 		mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	for pattern, h := range s.pageTable() {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

@@ -65,3 +65,13 @@ func (s *Server) routeTable() []route {
 		admin("DELETE", "/api/v1/webhooks/{id}", s.deleteWebhook),
 	}
 }
+
+// pageTable is the dashboard (dashboard.go): its page and assets. They are
+// public — the page asks for a token and sends it to the API — and are not
+// API endpoints, so they are not in openapi.json.
+func (s *Server) pageTable() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"GET /{$}":       serveDashboard,
+		"GET /ui/{file}": serveDashboardAsset,
+	}
+}
