@@ -99,6 +99,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the page shows the secret %q", secret)
 	}
 	b.wait("the token in the list", `document.querySelector('#tokens tr[data-token="dashboard-agent"]') !== null`, 5*time.Second)
+	viewer := b.createToken("dashboard-viewer", "viewer")
+	b.createToken("to-revoke", "runner")
+	b.do("press Revoke", chromedp.Click(`#tokens tr[data-token="to-revoke"] button.revoke`))
+	if armed := b.text(`#tokens tr[data-token="to-revoke"] button.revoke`); armed != "Confirm revoke" {
+		t.Errorf("after one press Revoke reads %q", armed)
+	}
+	b.do("confirm Revoke", chromedp.Click(`#tokens tr[data-token="to-revoke"] button.revoke`))
+	b.wait("the token revoked", `document.querySelector('#tokens tr[data-token="to-revoke"] .pill').textContent === "revoked"`, 5*time.Second)
 	b.shot("02-settings")
 	dashAgent(t, url, secret)
 
@@ -247,6 +255,29 @@ func TestDashboardInBrowser(t *testing.T) {
 	warm := b.perf()
 	t.Logf("warm reload of the runs page: %d requests, %d bytes transferred, first contentful paint %.0f ms, load %.0f ms",
 		warm.Requests, warm.Transfer, warm.FCP, warm.Load)
+
+	// A viewer sees everything and can change nothing.
+	b.do("sign out", chromedp.Click("#sign-out"))
+	b.wait("the login form", `document.querySelector("#login #token") !== null && document.querySelector("#top").hidden`, 5*time.Second)
+	b.do("sign in as a viewer", chromedp.SendKeys("#token", viewer), chromedp.Click(`#login button[type=submit]`))
+	b.wait("the runs page", `document.querySelectorAll("#runs .pill").length === 2`, 5*time.Second)
+	if who := b.text("#whoami"); who != "dashboard-viewer · viewer" {
+		t.Errorf("the top bar says %q", who)
+	}
+	b.do("open the first run", chromedp.Navigate(url+"/#/runs/"+runID))
+	b.wait("the run page", `document.querySelector("#run-status").textContent === "aborted"`, 5*time.Second)
+	var viewerSees struct{ HaltAll, HaltRun, FilesShown bool }
+	b.eval(`({HaltAll: !document.querySelector("#halt-all").hidden, HaltRun: !document.querySelector("#halt-run").hidden,
+  FilesShown: !document.querySelector("#run-files").hidden})`, &viewerSees)
+	if viewerSees.HaltAll || viewerSees.HaltRun || !viewerSees.FilesShown {
+		t.Errorf("a viewer sees %+v, want no halt buttons and the report and journal", viewerSees)
+	}
+	b.do("open experiments", chromedp.Click(`#nav a[data-page=experiments]`))
+	b.wait("the experiments", `document.querySelector("#experiments") !== null`, 5*time.Second)
+	if n := b.count("#new-experiment"); n != 0 {
+		t.Error("a viewer is offered New experiment")
+	}
+	b.shot("12-viewer")
 
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
@@ -493,6 +524,14 @@ func (b *dashBrowser) eval(expr string, out any) {
 			b.t.Fatalf("evaluate %s: %s: %v", expr, v, err)
 		}
 	}
+}
+
+// createToken makes a token in Settings and returns the secret shown.
+func (b *dashBrowser) createToken(name, role string) string {
+	b.t.Helper()
+	b.do("create token "+name, chromedp.SendKeys("#tok-name", name), chromedp.SetValue("#tok-role", role), chromedp.Click(`#token-form button[type=submit]`))
+	b.wait("token "+name+" listed", fmt.Sprintf(`document.querySelector('#tokens tr[data-token=%s]') !== null && document.querySelector("#new-token").textContent.includes(%s)`, dashJS(name), dashJS(name)), 5*time.Second)
+	return b.text("#new-secret")
 }
 
 // clear empties a text field as a person would, with an input event.

@@ -284,7 +284,7 @@ async function pageRuns(ctx) {
       el("td", { class: "mono" }, el("a", { href: "#/runs/" + enc(r.id), text: r.id })),
       el("td", {}, el("a", { href: "#/experiments/" + enc(r.experiment), text: r.experiment }), el("span", { class: "muted", text: " v" + r.version })),
       el("td", { text: where(r) }),
-      el("td", { class: "small", text: r.createdBy }),
+      el("td", {}, byline(r.createdBy)),
       el("td", { class: "nowrap" }, when(r.created)),
       el("td", { class: "num", text: r.started ? took(r.started, r.ended) : "—" }))));
     if (!runs.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No runs yet: start one from an experiment." })));
@@ -1077,11 +1077,11 @@ async function pageAudit(ctx) {
     if (before) q.set("before", before);
     const list = await api("GET", "/audit?" + q, undefined, { signal: ctx.signal });
     body.append(...list.map(e => el("tr", {},
-      el("td", { class: "nowrap" }, when(e.at)),
-      el("td", { class: "small", text: e.actor }),
+      el("td", { class: "nowrap" }, el("time", { datetime: e.at, title: when(e.at).textContent, text: new Date(e.at).toLocaleString() })),
+      el("td", { class: "nowrap" }, byline(e.actor)),
       el("td", { class: "nowrap" }, el("code", { text: e.action })),
       el("td", { class: "mono small", text: e.object }),
-      el("td", { class: "mono small", text: e.details ? JSON.stringify(e.details).slice(0, 300) : "" }))));
+      el("td", { class: "mono small", text: details(e.details) }))));
     if (list.length) before = list[list.length - 1].id;
     more.hidden = list.length < 100;
     if (!body.children.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "empty", text: "No entries." })));
@@ -1093,6 +1093,17 @@ async function pageAudit(ctx) {
   ctx.show(el("div", { class: "page-head" }, el("h1", { class: "grow", text: "Audit log" }), actor, action),
     el("div", { class: "card" }, el("table", { id: "audit" },
       el("thead", {}, el("tr", {}, ["When", "Actor", "Action", "Object", "Details"].map(h => el("th", { text: h })))), body), more));
+}
+
+// byline shows "name (tok-…)" as the name over its token id.
+function byline(s) {
+  const m = /^(.*) \((tok-[\w-]+)\)$/.exec(s || "");
+  return m ? [el("span", { text: m[1] }), el("div", { class: "small muted mono", text: m[2] })] : el("span", { text: s || "" });
+}
+
+function details(d) {
+  const s = d == null ? "" : JSON.stringify(d);
+  return s === "{}" || s === "null" ? "" : s.length > 300 ? s.slice(0, 300) + "…" : s;
 }
 
 // ---- settings: tokens
