@@ -27,7 +27,7 @@ func TestProxyLatencyExample(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			c := exec.CommandContext(ctx, "../../examples/proxy/run.sh")
-			c.Env = append(os.Environ(), append(e.vars, "FAULTLINE="+bin, "LATENCY="+tc.latency, "REPORT="+e.dir+"/report.html")...)
+			c.Env = append(os.Environ(), append(e.vars, "FAULTLINE="+bin, "LATENCY="+tc.latency, "REPORT="+e.dir+"/report.html", "JOURNAL="+e.dir+"/journal.json")...)
 			out, err := c.CombinedOutput()
 			code := 0
 			var ee *exec.ExitError

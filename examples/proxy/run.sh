@@ -14,4 +14,4 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 "$bin" proxy --config examples/proxy/proxies.json & pids+=($!)
 "$bin" demo serve frontend --addr 127.0.0.1:18080 --backends 127.0.0.1:19001 --no-retry & pids+=($!)
 for i in $(seq 50); do curl -fs http://127.0.0.1:18080/ >/dev/null && break; sleep 0.1; done
-"$bin" run examples/proxy/backend-latency.yaml --report "${REPORT:-proxy-report.html}"
+"$bin" run examples/proxy/backend-latency.yaml --journal "${JOURNAL:-out/proxy-journal.json}" --report "${REPORT:-out/proxy-report.html}"
