@@ -41,13 +41,28 @@ func (x *exchanger) closePipes() {
 }
 
 // serve runs exchanges until either side ends, then closes the link.
+// Between exchanges it watches both sides: an upstream that closes an idle
+// connection (its keep-alive timeout) has the client's closed too, as a
+// plain TCP proxy would, so the client does not send its next request into
+// a dead connection.
 func (x *exchanger) serve() {
 	defer x.l.close()
 	br := bufio.NewReader(x.requests)
 	ubr := bufio.NewReader(x.responses)
+	reqs, resps := newPeeker(br, x.l.done), newPeeker(ubr, x.l.done)
 	cw := bufio.NewWriter(x.l.client)
 	uw := bufio.NewWriter(x.l.upstream)
 	for {
+		select {
+		case err := <-reqs.ready:
+			if err != nil {
+				return // the client is done
+			}
+		case <-resps.ready:
+			return // the upstream hung up (or spoke) with no request pending
+		case <-x.l.done:
+			return
+		}
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
@@ -57,14 +72,55 @@ func (x *exchanger) serve() {
 			}
 			return
 		}
-		if !x.exchange(req, br, ubr, cw, uw) {
+		if !x.exchange(req, br, ubr, resps, cw, uw) {
 			return
 		}
+		reqs.resume()
+	}
+}
+
+// peeker waits for data (or the end) on a reader while the exchange loop
+// does something else, and hands the reader back: after a value on ready
+// the loop owns the reader until it calls resume.
+type peeker struct {
+	ready chan error // nil: data is buffered; else why there is none
+	next  chan struct{}
+	done  <-chan struct{}
+}
+
+func newPeeker(r *bufio.Reader, done <-chan struct{}) *peeker {
+	p := &peeker{ready: make(chan error), next: make(chan struct{}), done: done}
+	go func() {
+		for {
+			_, err := r.Peek(1)
+			select {
+			case p.ready <- err:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case <-p.next:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// resume gives the reader back to the peeker.
+func (p *peeker) resume() {
+	select {
+	case p.next <- struct{}{}:
+	case <-p.done:
 	}
 }
 
 // exchange handles one request and reports whether the connection goes on.
-func (x *exchanger) exchange(req *http.Request, br, ubr *bufio.Reader, cw, uw *bufio.Writer) bool {
+func (x *exchanger) exchange(req *http.Request, br, ubr *bufio.Reader, resps *peeker, cw, uw *bufio.Writer) bool {
 	ex, err := x.apply(req)
 	if err != nil {
 		return false
@@ -93,9 +149,17 @@ func (x *exchanger) exchange(req *http.Request, br, ubr *bufio.Reader, cw, uw *b
 		return false
 	}
 	for {
+		select {
+		case err := <-resps.ready:
+			if err != nil {
+				return false // the upstream hung up: so does the proxy
+			}
+		case <-x.l.done:
+			return false
+		}
 		resp, err := http.ReadResponse(ubr, req)
 		if err != nil {
-			return false // the upstream hung up: so does the proxy
+			return false
 		}
 		for _, edit := range ex.responseEdits {
 			edit(resp.Header)
@@ -111,10 +175,15 @@ func (x *exchanger) exchange(req *http.Request, br, ubr *bufio.Reader, cw, uw *b
 			x.relay(br, ubr)
 			return false
 		case resp.StatusCode < 200:
+			resps.resume()
 			continue // an interim response: the final one follows
 		}
 		untilClose := resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && resp.Body != http.NoBody
-		return !resp.Close && !req.Close && !untilClose
+		if resp.Close || req.Close || untilClose {
+			return false
+		}
+		resps.resume()
+		return true
 	}
 }
 

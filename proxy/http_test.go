@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,38 @@ func TestHTTPBadRequest(t *testing.T) {
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	if !strings.HasPrefix(line, "HTTP/1.1 400") {
 		t.Fatalf("answer to a non-HTTP request: %q", line)
+	}
+}
+
+// An upstream closing an idle keep-alive connection closes the client's
+// too, as a TCP proxy would: the client must not send its next request
+// into a dead connection.
+func TestHTTPUpstreamIdleCloseReachesClient(t *testing.T) {
+	e := newEnv(t)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	s.Config.IdleTimeout = 100 * time.Millisecond
+	s.Start()
+	t.Cleanup(s.Close)
+	p := e.httpProxyTo(t, s.Listener.Addr().String())
+	c := dial(t, p.Listen)
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	start := time.Now()
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after the upstream's idle timeout: read %d bytes, %v; want the end of the stream", n, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the end of the stream came after %v", d)
 	}
 }
