@@ -299,7 +299,7 @@ func TestHaltAll(t *testing.T) {
 // An agent that stops polling is lost after its lease, with its
 // assignment; when it comes back with its journal, the run is updated.
 func TestAgentLostAfterLease(t *testing.T) {
-	e := newEnv(t, envOptions{lease: time.Second, pollWait: 200 * time.Millisecond}).withTokens()
+	e := newEnv(t, envOptions{lease: 2 * time.Second, pollWait: 200 * time.Millisecond}).withTokens()
 	a := e.newAgent("flaky", map[string]string{"zone": "a"})
 	name := e.createExperiment(document(t, "wait.yaml", "$WAIT", "10ms"))
 	run := e.startRun(startRequest{Experiment: name, Agents: &store.AgentSelector{Labels: map[string]string{"zone": "a"}}})

@@ -20,7 +20,7 @@ func TestRunOnServerEndToEnd(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{dbURL: b.url(t)}).withTokens()
 			pid := sleeper(t)
-			name := e.createExperiment(document(t, "pause.yaml", "$PID", strconv.Itoa(pid), "$DURATION", "700ms"))
+			name := e.createExperiment(document(t, "pause.yaml", "$PID", strconv.Itoa(pid), "$DURATION", "3s"))
 			run := e.startRun(startRequest{Experiment: name})
 			if run.Status != store.RunRunning || run.Agents != nil {
 				t.Fatalf("started %+v", run)
