@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/faultline-dev/faultline/fault/network/nfq"
 	"github.com/faultline-dev/faultline/fault/network/ns"
 	"github.com/faultline-dev/faultline/internal/procfs"
+	"github.com/faultline-dev/faultline/internal/worker"
 )
 
 // envWorker marks a faultline process started as an NFQUEUE worker; it
@@ -28,11 +28,6 @@ const envWorker = "FAULTLINE_NFQUEUE_WORKER"
 
 const (
 	readyTimeout = 10 * time.Second
-	// workerGrace is how long a worker outlives its fault's duration
-	// before it stops by itself, should nobody recover it.
-	workerGrace = time.Minute
-	// workerCap is a worker's deadline for a fault with no duration.
-	workerCap = 24 * time.Hour
 	// parentPoll is how often a worker checks that its parent lives.
 	parentPoll = 100 * time.Millisecond
 	// queueTries is how many queue numbers a worker tries to bind.
@@ -42,6 +37,8 @@ const (
 	stopGrace = 2 * time.Second
 	// killWait bounds the wait for a killed worker to be gone.
 	killWait = 5 * time.Second
+	// waitPoll is how often stopWorkers checks whether workers are gone.
+	waitPoll = 10 * time.Millisecond
 )
 
 // workerArgs is what a worker is told.
@@ -79,7 +76,7 @@ func runWorker(raw string) int {
 		fmt.Printf("error: decode %s: %v\n", envWorker, err)
 		return 1
 	}
-	ctx, stop := watch(a)
+	ctx, stop := worker.Watch(a.Parent, a.Deadline, parentPoll, stopGrace)
 	defer stop()
 	var lastErr error
 	for i := range queueTries {
@@ -104,27 +101,6 @@ func runWorker(raw string) int {
 	return 1
 }
 
-// watch is the worker's life: it ends when the parent dies, the deadline
-// passes or SIGTERM/SIGINT comes.
-func watch(a workerArgs) (context.Context, context.CancelFunc) {
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	ctx, cancel := context.WithDeadline(sigCtx, a.Deadline)
-	go func() {
-		tick := time.NewTicker(parentPoll)
-		defer tick.Stop()
-		for ctx.Err() == nil && os.Getppid() == a.Parent {
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-		}
-		cancel()
-		time.Sleep(stopGrace)
-		os.Exit(0)
-	}()
-	return ctx, func() { cancel(); stopSignals() }
-}
-
 // hash32 is a stable hash of a fault id, for its queue number and mark.
 func hash32(id string) uint32 {
 	h := fnv.New32a()
@@ -139,10 +115,7 @@ func firstQueue(id string) uint16 { return uint16(20000 + hash32(id)%10000) }
 func skipMark(id string) uint32 { return 0x0fa10000 | hash32(id)&0xffff }
 
 // proc names one process for its whole life.
-type proc struct {
-	PID       int    `json:"pid"`
-	StartTime uint64 `json:"startTime"`
-}
+type proc = worker.Proc
 
 // startWorker starts the NFQUEUE worker of rec in namespace nsf and waits
 // until it has bound its queue, whose number it returns.
@@ -151,10 +124,7 @@ func startWorker(ctx context.Context, rec *fault.Record, nsf *os.File, cfg nfq.C
 	if err != nil {
 		return proc{}, 0, fmt.Errorf("find the running binary to start the nfqueue worker: %w", err)
 	}
-	deadline := time.Now().Add(workerCap)
-	if d := rec.Duration.D(); d > 0 {
-		deadline = time.Now().Add(d + workerGrace)
-	}
+	deadline := worker.Deadline(rec.Duration.D())
 	a := workerArgs{Parent: os.Getpid(), Deadline: deadline, Queue: firstQueue(rec.ID), SkipMark: skipMark(rec.ID),
 		Seed: uint64(time.Now().UnixNano()), Config: cfg}
 	b, err := json.Marshal(a)
@@ -224,79 +194,25 @@ func startWorker(ctx context.Context, rec *fault.Record, nsf *os.File, cfg nfq.C
 // then SIGKILL after stopGrace, and waits until they are gone. It ignores
 // ctx's cancellation: recovery must finish.
 func stopWorkers(ctx context.Context, id string, known []proc) error {
-	tagged, err := procfs.FindByEnv(fault.TagEnv, id)
+	live, err := worker.Find(id, known)
 	if err != nil {
-		return fmt.Errorf("find the workers of fault %s: %w", id, err)
-	}
-	all := append([]proc(nil), known...)
-	for _, s := range tagged {
-		all = append(all, proc{s.PID, s.StartTime})
-	}
-	var live []proc
-	seen := map[proc]bool{}
-	for _, p := range all {
-		if !seen[p] && p.PID != os.Getpid() && procfs.Alive(p.PID, p.StartTime) {
-			seen[p] = true
-			live = append(live, p)
-		}
+		return err
 	}
 	if len(live) == 0 {
 		return nil
 	}
 	var errs []error
 	for _, p := range live {
-		errs = append(errs, p.signal(syscall.SIGTERM))
+		errs = append(errs, p.Signal(syscall.SIGTERM))
 	}
-	ctx = context.WithoutCancel(ctx)
-	if waitGone(ctx, live, stopGrace) == nil {
+	if worker.WaitGone(ctx, live, stopGrace, waitPoll) == nil {
 		return errors.Join(errs...)
 	}
 	for _, p := range live {
-		errs = append(errs, p.signal(syscall.SIGKILL))
+		errs = append(errs, p.Signal(syscall.SIGKILL))
 	}
-	if err := waitGone(ctx, live, killWait); err != nil {
-		errs = append(errs, fmt.Errorf("stop the nfqueue workers of fault %s: %w", id, err))
+	if err := worker.WaitGone(ctx, live, killWait, waitPoll); err != nil {
+		errs = append(errs, fmt.Errorf("stop the nfqueue workers of fault %s: %w after %s", id, err, killWait))
 	}
 	return errors.Join(errs...)
-}
-
-// signal sends sig to p if it is still the same process: the handle is
-// taken first, then the identity checked, so a reused pid is never hit.
-func (p proc) signal(sig syscall.Signal) error {
-	h, err := os.FindProcess(p.PID)
-	if err != nil {
-		return fmt.Errorf("find worker pid %d: %w", p.PID, err)
-	}
-	defer h.Release()
-	if !procfs.Alive(p.PID, p.StartTime) {
-		return nil
-	}
-	if err := h.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal worker pid %d: %w", p.PID, err)
-	}
-	return nil
-}
-
-// waitGone polls until none of procs is alive, for at most d.
-func waitGone(ctx context.Context, procs []proc, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var left []string
-		for _, p := range procs {
-			if procfs.Alive(p.PID, p.StartTime) {
-				left = append(left, strconv.Itoa(p.PID))
-			}
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("pids %s still running after %s", strings.Join(left, ", "), d)
-		case <-tick.C:
-		}
-	}
 }

@@ -23,16 +23,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/faultline-dev/faultline/experiment"
-	"github.com/faultline-dev/faultline/fault"
-	"github.com/faultline-dev/faultline/internal/procfs"
+	"github.com/faultline-dev/faultline/internal/worker"
 )
 
 // maxWorkers caps the worker processes of one fault.
@@ -42,11 +38,11 @@ const maxWorkers = 1024
 // fsync can take a while).
 const stopTimeout = 10 * time.Second
 
+// stopPoll is how often stopWorkers checks whether killed workers are gone.
+const stopPoll = 20 * time.Millisecond
+
 // proc names one process for its whole life.
-type proc struct {
-	PID       int    `json:"pid"`
-	StartTime uint64 `json:"startTime"`
-}
+type proc = worker.Proc
 
 // workerState is the rec.State of the kinds that run workers.
 type workerState struct {
@@ -57,77 +53,20 @@ type workerState struct {
 // every process tagged with id, and waits (bounded, even when ctx is
 // cancelled) until they are gone.
 func stopWorkers(ctx context.Context, id string, known []proc) error {
-	tagged, err := procfs.FindByEnv(fault.TagEnv, id)
+	live, err := worker.Find(id, known)
 	if err != nil {
-		return fmt.Errorf("find the workers of fault %s: %w", id, err)
-	}
-	seen := map[proc]bool{}
-	var all []proc
-	for _, p := range known {
-		if !seen[p] && p.PID != os.Getpid() {
-			seen[p] = true
-			all = append(all, p)
-		}
-	}
-	for _, s := range tagged {
-		if p := (proc{s.PID, s.StartTime}); !seen[p] && p.PID != os.Getpid() {
-			seen[p] = true
-			all = append(all, p)
-		}
+		return err
 	}
 	var errs []error
-	for _, p := range all {
-		if err := p.kill(); err != nil {
+	for _, p := range live {
+		if err := p.Kill(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := waitGone(ctx, all); err != nil {
-		errs = append(errs, fmt.Errorf("stop the workers of fault %s: %w", id, err))
+	if err := worker.WaitGone(ctx, live, stopTimeout, stopPoll); err != nil {
+		errs = append(errs, fmt.Errorf("stop the workers of fault %s: %w %v after SIGKILL", id, err, stopTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// kill sends SIGKILL to p if it is still the same process. The process
-// handle is taken first (a pidfd on current kernels), then its identity is
-// checked, so a pid reused meanwhile is never signalled.
-func (p proc) kill() error {
-	h, err := os.FindProcess(p.PID)
-	if err != nil {
-		return fmt.Errorf("find worker pid %d: %w", p.PID, err)
-	}
-	defer h.Release()
-	if !procfs.Alive(p.PID, p.StartTime) {
-		return nil // exited already; the pid is not ours any more
-	}
-	if err := h.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill worker pid %d: %w", p.PID, err)
-	}
-	return nil
-}
-
-// waitGone polls until none of procs is alive, for at most stopTimeout. It
-// ignores ctx's cancellation: recovery must finish even then.
-func waitGone(ctx context.Context, procs []proc) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var left []string
-		for _, p := range procs {
-			if procfs.Alive(p.PID, p.StartTime) {
-				left = append(left, strconv.Itoa(p.PID))
-			}
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("pids %s still running %v after SIGKILL", strings.Join(left, ", "), stopTimeout)
-		case <-tick.C:
-		}
-	}
 }
 
 // checkFileID refuses a fault id that cannot be part of a file name: it is

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/faultline-dev/faultline/fault"
 	"github.com/faultline-dev/faultline/internal/procfs"
+	"github.com/faultline-dev/faultline/internal/worker"
 )
 
 // The environment of a worker process.
@@ -28,11 +28,6 @@ const (
 const (
 	// readyTimeout bounds the wait for a worker's first word.
 	readyTimeout = 10 * time.Second
-	// workerGrace is how long a worker outlives its fault's duration
-	// before it stops by itself, should nobody recover it.
-	workerGrace = time.Minute
-	// workerCap is a worker's deadline for a fault with no duration.
-	workerCap = 24 * time.Hour
 	// parentPoll is how often a worker checks that its parent lives.
 	parentPoll = 150 * time.Millisecond
 	// exitGrace is how long a worker told to stop may take to clean up.
@@ -105,7 +100,7 @@ func runWorker(kind, rawArgs string) int {
 	if err := json.Unmarshal([]byte(rawArgs), &a); err != nil {
 		return fail(fmt.Errorf("decode %s: %w", envArgs, err))
 	}
-	ctx, stop := watch(a)
+	ctx, stop := worker.Watch(a.Parent, a.Deadline, parentPoll, exitGrace)
 	defer stop()
 	err := work(ctx, a, func() {
 		ready = true
@@ -117,31 +112,6 @@ func runWorker(kind, rawArgs string) int {
 	return 0
 }
 
-// watch returns a context that ends when the worker must stop: its parent
-// died (the worker was re-parented), its deadline passed, or it was asked
-// to terminate. A worker still running exitGrace after that is exited.
-func watch(a workerArgs) (context.Context, context.CancelFunc) {
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	ctx, cancel := context.WithDeadline(sigCtx, a.Deadline)
-	go func() {
-		tick := time.NewTicker(parentPoll)
-		defer tick.Stop()
-		for ctx.Err() == nil && os.Getppid() == a.Parent {
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-		}
-		cancel()
-		time.Sleep(exitGrace)
-		os.Exit(0)
-	}()
-	return ctx, func() {
-		cancel()
-		stopSignals()
-	}
-}
-
 // startWorkers starts one worker process of kind per args, tagged with the
 // record's id, and waits (at most timeout) until each reports ready. On
 // failure it stops every worker it started.
@@ -150,10 +120,7 @@ func startWorkers(ctx context.Context, rec *fault.Record, kind string, args []wo
 	if err != nil {
 		return nil, fmt.Errorf("find the running binary to start %s workers: %w", kind, err)
 	}
-	deadline := time.Now().Add(workerCap)
-	if d := rec.Duration.D(); d > 0 {
-		deadline = time.Now().Add(d + workerGrace)
-	}
+	deadline := worker.Deadline(rec.Duration.D())
 	var started []*spawned
 	fail := func(err error) ([]proc, error) {
 		procs := make([]proc, len(started))
