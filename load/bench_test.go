@@ -96,12 +96,12 @@ func BenchmarkExchange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := g.newWorker()
-		defer w.close()
 		ctx := context.Background()
+		g.runCtx = ctx // as Run sets it
+		defer g.pools[0].closeIdle()
 		b.ReportAllocs()
 		for b.Loop() {
-			if status, err := w.exchange(ctx, &g.requests[0], time.Now().Add(time.Second)); err != nil || status != 200 {
+			if status, err := g.exchange(ctx, &g.requests[0], time.Now().Add(time.Second)); err != nil || status != 200 {
 				b.Fatal(status, err)
 			}
 		}

@@ -3,11 +3,11 @@
 //
 // In the open model (Rate > 0) requests are due at fixed intervals and are
 // sent when due whether or not earlier ones were answered: a pool of
-// workers, each with its own kept-alive connections, grows whenever a
-// request is due and every worker is busy, up to MaxInFlight. A request
-// that had to wait for a free worker has its latency counted from the time
-// it was due, so a stalled server cannot hide behind the requests it kept
-// from being sent (coordinated omission). The scheduler's own wake-up
+// workers grows whenever a request is due and every worker is busy, up to
+// MaxInFlight; the workers share each endpoint's kept-alive connections.
+// A request that had to wait for a free worker has its latency counted
+// from the time it was due, so a stalled server cannot hide behind the
+// requests it kept from being sent (coordinated omission). The scheduler's own wake-up
 // slack (Linux timers fire a fraction of a millisecond late) is not charged
 // to the server. In the closed model (Rate 0) Concurrency workers each send
 // their next request as soon as the previous one is answered.
@@ -19,7 +19,6 @@
 package load
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -27,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -132,6 +130,10 @@ type Generator struct {
 	inFlight  atomic.Int64
 	ran       atomic.Bool
 
+	pools  []*pool        // by endpoint
+	dials  sync.WaitGroup // dials under way
+	runCtx context.Context
+
 	mu    sync.Mutex
 	conns map[*conn]struct{} // open connections, to cut short when the run is cancelled
 }
@@ -227,6 +229,9 @@ func prepare(cfg Config) (*Generator, error) {
 		return nil, err
 	}
 	g.order = weightedOrder(weights)
+	for i := range g.endpoints {
+		g.pools = append(g.pools, &pool{g: g, endpoint: i})
+	}
 	return g, nil
 }
 
@@ -299,12 +304,22 @@ func (g *Generator) Run(ctx context.Context) Stats {
 		end = start.Add(g.cfg.Duration)
 	}
 	defer context.AfterFunc(ctx, g.interrupt)()
+	runCtx, cancel := context.WithCancel(ctx)
+	g.runCtx = runCtx // for dials, which outlive the requests that start them
 	if g.cfg.Rate > 0 {
-		g.runOpen(ctx, start, end)
+		g.runOpen(runCtx, start, end)
 	} else {
-		g.runClosed(ctx, end)
+		g.runClosed(runCtx, end)
 	}
-	return g.Total()
+	total := g.Total()
+	// Every request is done: abandon the dials still under way, and close
+	// the connections.
+	cancel()
+	g.dials.Wait()
+	for _, p := range g.pools {
+		p.closeIdle()
+	}
+	return total
 }
 
 // job is a request to send: a target, and the time its latency counts
@@ -323,11 +338,9 @@ func (g *Generator) runOpen(ctx context.Context, start, end time.Time) {
 		warned  bool
 	)
 	spawn := func() *worker {
-		w := g.newWorker()
-		w.jobs = make(chan job, 1) // it is only sent a job while idle
+		w := &worker{g: g, jobs: make(chan job, 1)} // it is only sent a job while idle
 		workers = append(workers, w)
 		wg.Go(func() {
-			defer w.close()
 			for j := range w.jobs {
 				w.send(ctx, j)
 				pool.push(w)
@@ -387,10 +400,7 @@ loop:
 
 // idlePool holds the open model's idle workers. It is a stack: the worker
 // that fell idle last is used first, so the extra workers a burst brought
-// fall idle again with their connections, and the connections in use stay
-// few and warm. (Handing requests round all the workers in turn spreads
-// them over every connection a burst ever opened, which slows the server
-// down enough to turn the next burst into a spiral.)
+// fall idle again and the goroutines in use stay few and warm.
 type idlePool struct {
 	mu    sync.Mutex
 	idle  []*worker
@@ -426,8 +436,7 @@ func (g *Generator) runClosed(ctx context.Context, end time.Time) {
 	var wg sync.WaitGroup
 	for range g.cfg.Concurrency {
 		wg.Go(func() {
-			w := g.newWorker()
-			defer w.close()
+			w := &worker{g: g}
 			for ctx.Err() == nil {
 				now := time.Now()
 				if !end.IsZero() && !now.Before(end) {
@@ -440,25 +449,11 @@ func (g *Generator) runClosed(ctx context.Context, end time.Time) {
 	wg.Wait()
 }
 
-// interrupt cuts short every exchange in progress: the run was cancelled.
-func (g *Generator) interrupt() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for c := range g.conns {
-		_ = c.nc.SetDeadline(time.Unix(1, 0)) // the exchange fails at once; the worker closes c
-	}
-}
-
-// worker sends one request at a time on its own connections, one per
-// endpoint, kept alive between requests.
+// worker sends one request at a time, on the kept-alive connections the
+// workers share.
 type worker struct {
-	g     *Generator
-	conns []*conn  // by endpoint; nil until needed
-	jobs  chan job // open model: the next request, handed over while idle
-}
-
-func (g *Generator) newWorker() *worker {
-	return &worker{g: g, conns: make([]*conn, len(g.endpoints))}
+	g    *Generator
+	jobs chan job // open model: the next request, handed over while idle
 }
 
 // send makes one exchange and records it. A failure caused by the run
@@ -469,7 +464,7 @@ func (w *worker) send(ctx context.Context, j job) {
 		return // cancelled after the request was handed over
 	}
 	g.inFlight.Add(1)
-	status, err := w.exchange(ctx, &g.requests[j.target], j.from.Add(g.cfg.Timeout))
+	status, err := g.exchange(ctx, &g.requests[j.target], j.from.Add(g.cfg.Timeout))
 	g.inFlight.Add(-1)
 	if err != nil && ended(ctx) {
 		return
@@ -482,80 +477,4 @@ func (w *worker) send(ctx context.Context, j job) {
 func ended(ctx context.Context) bool {
 	d, ok := ctx.Deadline()
 	return ctx.Err() != nil || (ok && !time.Now().Before(d))
-}
-
-// exchange sends r on the worker's connection to its endpoint, dialling
-// one if needed. A kept-alive connection the server closed while it was
-// idle is replaced and the request sent again, once.
-func (w *worker) exchange(ctx context.Context, r *request, deadline time.Time) (int, error) {
-	for retried := false; ; retried = true {
-		c := w.conns[r.endpoint]
-		if c == nil {
-			var err error
-			if c, err = w.g.dial(ctx, r.endpoint, deadline); err != nil {
-				return 0, err
-			}
-			w.conns[r.endpoint] = c
-		}
-		status, keepAlive, err := c.roundTrip(r.raw, r.noBody, deadline)
-		if err != nil || !keepAlive {
-			w.drop(r.endpoint)
-		}
-		if err != nil {
-			if !retried && stale(c, err) && ctx.Err() == nil {
-				continue
-			}
-			return 0, err
-		}
-		c.used = true
-		return status, nil
-	}
-}
-
-// dial connects to endpoint i (and shakes hands over TLS) by deadline.
-func (g *Generator) dial(ctx context.Context, i int, deadline time.Time) (*conn, error) {
-	e := g.endpoints[i]
-	d := net.Dialer{Deadline: deadline}
-	nc, err := d.DialContext(ctx, "tcp", e.addr)
-	if err != nil {
-		return nil, err
-	}
-	if tc := g.tls[i]; tc != nil {
-		tlsConn := tls.Client(nc, tc)
-		hctx, cancel := context.WithDeadline(ctx, deadline)
-		err := tlsConn.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("TLS handshake with %s: %w", e.addr, err)
-		}
-		nc = tlsConn
-	}
-	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
-	g.mu.Lock()
-	g.conns[c] = struct{}{}
-	g.mu.Unlock()
-	if ctx.Err() != nil { // cancelled while dialling: interrupt missed c
-		_ = nc.SetDeadline(time.Unix(1, 0))
-	}
-	return c, nil
-}
-
-// drop closes the worker's connection to endpoint i.
-func (w *worker) drop(i int) {
-	c := w.conns[i]
-	w.conns[i] = nil
-	w.g.mu.Lock()
-	delete(w.g.conns, c)
-	w.g.mu.Unlock()
-	_ = c.nc.Close()
-}
-
-// close closes the worker's connections.
-func (w *worker) close() {
-	for i, c := range w.conns {
-		if c != nil {
-			w.drop(i)
-		}
-	}
 }
