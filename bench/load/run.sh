@@ -10,19 +10,19 @@
 #      at 1000/s shows in faultline's p99, and hides in a closed model's
 #      (faultline's and vegeta's; wrk corrects its figures afterwards).
 #
-# Environment: DURATION (per maximum-rate measurement, default 10s),
+# Environment: DURATION (per maximum-rate measurement, default 8s),
 # OPEN_DURATION (per open-model step, default 5s), CONNS (connections,
-# default 32), ROUNDS (alternating rounds, median kept, default 3), BENCH_DIR
+# default 32), ROUNDS (alternating rounds, median kept, default 5), BENCH_DIR
 # (where the tools are built, default a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 export PATH="/usr/local/go/bin:$PATH"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-8s}
 OPEN_DURATION=${OPEN_DURATION:-5s}
 CONNS=${CONNS:-32}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 VEGETA_VERSION=v12.13.0
 dir=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$dir"
@@ -67,17 +67,22 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 ms() { awk -v ns="$1" 'BEGIN {printf "%.1f ms", ns/1e6}'; }
 
+# Each closed-model run prints "RATE CPU": requests per second, and the
+# tool's own CPU time (user + system) per request in microseconds.
+TIMEFORMAT='%U %S'
+cpu_per() { awk -v n="$2" '{printf "%.1f", ($1+$2)*1e6/n}' "$1"; }
 faultline_closed() {
-  "$dir/faultline" load "$url" --rate 0 --concurrency "$CONNS" --duration "$DURATION" --json >"$dir/f.json"
-  json_num "$dir/f.json" rate "  "
+  { time "$dir/faultline" load "$url" --rate 0 --concurrency "$CONNS" --duration "$DURATION" --json >"$dir/f.json" 2>/dev/null; } 2>"$dir/f.time"
+  echo "$(json_num "$dir/f.json" rate "  ") $(cpu_per "$dir/f.time" "$(json_num "$dir/f.json" requests "  ")")"
 }
 vegeta_closed() {
-  echo "GET $url" | "$dir/vegeta" attack -rate 0 -max-workers "$CONNS" -workers "$CONNS" -duration "$DURATION" |
-    "$dir/vegeta" report -type json >"$dir/v.json"
-  sed 's/.*"throughput":\([0-9.e+-]*\).*/\1/' "$dir/v.json"
+  { time "$dir/vegeta" attack -rate 0 -max-workers "$CONNS" -workers "$CONNS" -duration "$DURATION" <<<"GET $url" >"$dir/v.bin" 2>/dev/null; } 2>"$dir/v.time"
+  "$dir/vegeta" report -type json <"$dir/v.bin" >"$dir/v.json"
+  echo "$(sed 's/.*"throughput":\([0-9.e+-]*\).*/\1/' "$dir/v.json") $(cpu_per "$dir/v.time" "$(sed 's/.*"requests":\([0-9]*\).*/\1/' "$dir/v.json")")"
 }
 wrk_closed() {
-  wrk -t2 -c"$CONNS" -d"$DURATION" "$url" | awk '/Requests\/sec/ {print $2}'
+  { time wrk -t2 -c"$CONNS" -d"$DURATION" "$url" >"$dir/w.txt"; } 2>"$dir/w.time"
+  echo "$(awk '/Requests\/sec/ {print $2}' "$dir/w.txt") $(cpu_per "$dir/w.time" "$(awk '/requests in/ {print $1}' "$dir/w.txt")")"
 }
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), kernel $(uname -r)"
@@ -85,24 +90,25 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "server: $url; $ROUNDS rounds of $DURATION each, $CONNS connections"
 
 # --- 1. maximum rate, closed model -------------------------------------------
-: >"$dir/f.rates"
-: >"$dir/v.rates"
-: >"$dir/w.rates"
+# The tools take turns, round after round, so a neighbour's burst of work
+# lands on all of them; the median of the rounds is kept.
+for t in f v w; do : >"$dir/$t.runs"; done
 for round in $(seq "$ROUNDS"); do
-  f=$(faultline_closed)
-  echo "$f" >>"$dir/f.rates"
-  v=$(vegeta_closed)
-  echo "$v" >>"$dir/v.rates"
-  w=$(wrk_closed)
-  echo "$w" >>"$dir/w.rates"
-  printf 'round %d: faultline %.0f/s  vegeta %.0f/s  wrk %.0f/s\n' "$round" "$f" "$v" "$w"
+  faultline_closed >>"$dir/f.runs"
+  vegeta_closed >>"$dir/v.runs"
+  wrk_closed >>"$dir/w.runs"
+  printf 'round %d: faultline %.0f/s  vegeta %.0f/s  wrk %.0f/s\n' "$round" \
+    "$(tail -1 "$dir/f.runs" | cut -d' ' -f1)" "$(tail -1 "$dir/v.runs" | cut -d' ' -f1)" "$(tail -1 "$dir/w.runs" | cut -d' ' -f1)"
 done
-f=$(median <"$dir/f.rates")
-v=$(median <"$dir/v.rates")
-w=$(median <"$dir/w.rates")
+col() { cut -d' ' -f"$2" "$dir/$1.runs" | median; }
+f=$(col f 1)
+v=$(col v 1)
+w=$(col w 1)
 echo
 echo "== maximum rate, $CONNS connections, closed model (median of $ROUNDS)"
-printf '  faultline load  %8.0f req/s\n  vegeta          %8.0f req/s\n  wrk             %8.0f req/s\n' "$f" "$v" "$w"
+printf '  faultline load  %8.0f req/s   %5s us CPU per request\n' "$f" "$(col f 2)"
+printf '  vegeta          %8.0f req/s   %5s us CPU per request\n' "$v" "$(col v 2)"
+printf '  wrk             %8.0f req/s   %5s us CPU per request\n' "$w" "$(col w 2)"
 echo "  faultline / vegeta = $(ratio "$f" "$v")   (target >= 2)"
 echo "  faultline / wrk    = $(ratio "$f" "$w")   (target >= 0.70)"
 
