@@ -103,15 +103,12 @@ func prefixed(prefix string, errs []error) []error {
 	var out []error
 	for _, e := range errs {
 		var fe *FieldError
-		switch {
-		case errors.As(e, &fe) && error(fe) == e:
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, prefixed(prefix, j.Unwrap())...)
+		} else if errors.As(e, &fe) {
 			out = append(out, &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg})
-		default:
-			if j, ok := e.(interface{ Unwrap() []error }); ok {
-				out = append(out, prefixed(prefix, j.Unwrap())...)
-			} else {
-				out = append(out, e)
-			}
+		} else {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -130,8 +127,10 @@ type Generator struct {
 	inFlight  atomic.Int64
 	ran       atomic.Bool
 
-	pools  []*pool        // by endpoint
-	dials  sync.WaitGroup // dials under way
+	pools []*pool        // by endpoint
+	dials sync.WaitGroup // dials under way
+	// runCtx is the running Run's context: dials outlive the requests
+	// that start them, and are bounded by the run instead.
 	runCtx context.Context
 
 	mu    sync.Mutex
