@@ -98,6 +98,26 @@ func fieldErrorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// MapFieldErrors rewrites every FieldError that err holds (alone or joined
+// with errors.Join) with to, which gets its field and message; other errors
+// are kept as they are. Callers use it to name fields as their users wrote
+// them (a flag, a document field).
+func MapFieldErrors(err error, to func(field, msg string) error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			e = to(fe.Field, fe.Msg)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
 // prefixed renames the FieldErrors in errs as fields of prefix.
 func prefixed(prefix string, errs []error) []error {
 	var out []error

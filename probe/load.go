@@ -128,24 +128,12 @@ func (p *LoadParams) Validate() error {
 
 // fieldErrors names the problems load found after these settings' fields.
 func (p *LoadParams) fieldErrors(err error) error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return err
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		var fe *load.FieldError
-		if !errors.As(e, &fe) {
-			out = append(out, e)
-			continue
-		}
-		field := fe.Field
+	return load.MapFieldErrors(err, func(field, msg string) error {
 		if p.URL != "" {
 			field = strings.TrimPrefix(field, "targets[0].")
 		}
-		out = append(out, experiment.FieldErrorf(field, "%s", fe.Msg))
-	}
-	return errors.Join(out...)
+		return experiment.FieldErrorf(field, "%s", msg)
+	})
 }
 
 // config is the load generator's configuration for these settings.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -138,18 +137,8 @@ func (f *loadFlags) config(url string) (load.Config, error) {
 // flagErrors renames the fields load.New names after the flags that set
 // them.
 func flagErrors(err error) error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return err
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		var fe *load.FieldError
-		if !errors.As(e, &fe) {
-			out = append(out, e)
-			continue
-		}
-		name := strings.TrimPrefix(fe.Field, "targets[0].")
+	return load.MapFieldErrors(err, func(field, msg string) error {
+		name := strings.TrimPrefix(field, "targets[0].")
 		switch {
 		case name == "url":
 			name = "URL"
@@ -160,9 +149,8 @@ func flagErrors(err error) error {
 		default:
 			name = "--" + name
 		}
-		out = append(out, fmt.Errorf("%s: %s", name, fe.Msg))
-	}
-	return errors.Join(out...)
+		return fmt.Errorf("%s: %s", name, msg)
+	})
 }
 
 // runWithProgress runs g, rewriting a progress line on the terminal w every
