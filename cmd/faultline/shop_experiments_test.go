@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/promtest"
 	"github.com/faultline-dev/faultline/journal"
@@ -60,6 +61,7 @@ func TestShopExperiments(t *testing.T) {
 			if profile == "on" {
 				want = v.on
 			}
+			settle(t)
 			t.Run(v.experiment+"/resilience-"+profile, func(t *testing.T) {
 				doc, _ := filepath.Abs(filepath.Join("../../examples/shop/experiments", v.experiment+".yaml"))
 				r := e.faultline(t, "run", "-q", doc)
@@ -79,4 +81,20 @@ func TestShopExperiments(t *testing.T) {
 		}
 		down()
 	}
+}
+
+// settle sends the requests the experiments check until the shop answers
+// them: with resilience on, the previous experiment may have left a
+// breaker open, and only a call after its open period closes it again.
+func settle(t *testing.T) {
+	t.Helper()
+	pollUntil(t, 30*time.Second, "the shop answering again", func() bool {
+		home, _ := shopCall(t, "GET", "http://127.0.0.1:8180/?customer=ann", "", time.Second)
+		cart, _ := shopCall(t, "POST", "http://127.0.0.1:8180/api/cart/items", `{"customer":"gameday","itemId":"sock-3","quantity":1}`, time.Second)
+		if home == 200 && (cart == 200 || cart == 201) {
+			return true
+		}
+		time.Sleep(250 * time.Millisecond)
+		return false
+	})
 }
