@@ -15,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/journal"
 	"github.com/faultline-dev/faultline/ledger"
 	"github.com/faultline-dev/faultline/probe"
+	"github.com/faultline-dev/faultline/proxy"
 	"github.com/faultline-dev/faultline/target"
 )
 
@@ -314,6 +315,9 @@ func (r *run) recoverOne(a *applied) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.RecoverTimeout)
 	defer cancel()
+	if r.local != nil {
+		ctx = proxy.WithLocal(ctx, r.local)
+	}
 	ev := journal.Event{Step: a.rec.Step, Fault: a.rec.Kind, FaultID: a.rec.ID, Target: a.rec.Target.String()}
 	outcome, err := r.opts.Ledger.Recover(ctx, a.rec.ID)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/faultline-dev/faultline/journal"
 	"github.com/faultline-dev/faultline/ledger"
 	"github.com/faultline-dev/faultline/probe"
+	"github.com/faultline-dev/faultline/proxy"
 	"github.com/faultline-dev/faultline/target"
 )
 
@@ -74,6 +75,9 @@ type run struct {
 	status   journal.Status
 	reason   string
 	deviated []string
+
+	// local runs the experiment's own fault proxies (spec.proxies).
+	local *proxy.Local
 
 	firstInjection time.Time
 	lastRecovery   time.Time
@@ -142,6 +146,17 @@ func (r *run) run(ctx context.Context) {
 		return
 	}
 	r.phase("pre-check")
+	if len(x.Spec.Proxies) > 0 {
+		local, err := r.startProxies()
+		if err != nil {
+			r.rec.event(journal.Event{Type: journal.ErrorEvent, Message: err.Error()})
+			r.abort("pre-check failed, nothing was injected: " + err.Error())
+			return
+		}
+		defer r.stopProxies()
+		r.local = local
+		ctx = proxy.WithLocal(ctx, local)
+	}
 	if err := r.preflight(ctx); err != nil {
 		r.rec.event(journal.Event{Type: journal.ErrorEvent, Message: err.Error()})
 		r.abort("pre-check failed, nothing was injected: " + err.Error())

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/faultline-dev/faultline/expect"
 )
 
@@ -59,6 +61,10 @@ type Spec struct {
 	Method        []Step            `yaml:"method" json:"method"`
 	StopWhen      []Check           `yaml:"stopWhen" json:"stopWhen,omitempty"`
 	Rollbacks     []Check           `yaml:"rollbacks" json:"rollbacks,omitempty"`
+	// Proxies are fault proxies faultline runs for the experiment, from
+	// the pre-check to the end of the run; proxy.* faults act on them by
+	// name.
+	Proxies []Proxy `yaml:"proxies" json:"proxies,omitempty"`
 }
 
 // Hypothesis is the steady state: checks that must hold before, during and
@@ -130,6 +136,11 @@ type Step struct {
 	Parallel []Step   `json:"parallel,omitempty"`
 
 	Pos Pos `json:"-"`
+	// paramsNode and faultNode place errors found once the whole
+	// document is decoded; paramsValid says the parameters passed their
+	// own validation.
+	paramsNode, faultNode *yaml.Node
+	paramsValid           bool
 }
 
 // StepKind names what a step does.

@@ -35,6 +35,25 @@ func (p *fillParams) Validate() error {
 	return nil
 }
 
+// viaParams refer to a proxy of spec.proxies, as the proxy faults do.
+type viaParams struct {
+	Proxy string `yaml:"proxy" json:"proxy" required:"true"`
+	HTTP  bool   `yaml:"http" json:"http"`
+	Bound bool   `yaml:"-" json:"bound"`
+}
+
+func (p *viaParams) BindSpec(spec *experiment.Spec) error {
+	px := spec.Proxy(p.Proxy)
+	switch {
+	case px == nil:
+		return experiment.FieldErrorf("proxy", "no proxy %q in spec.proxies", p.Proxy)
+	case p.HTTP && px.Protocol != experiment.ProxyHTTP:
+		return experiment.FieldErrorf("proxy", "%q is a %s proxy", p.Proxy, px.Protocol)
+	}
+	p.Bound = true
+	return nil
+}
+
 type httpParams struct {
 	URL     string            `yaml:"url" json:"url" required:"true"`
 	Headers map[string]string `yaml:"headers" json:"headers"`
@@ -60,6 +79,8 @@ func (testCatalog) Fault(kind string) (experiment.FaultInfo, bool) {
 		return experiment.FaultInfo{NewParams: func() any { return &fillParams{} }, Reversible: true}, true
 	case "test.delay":
 		return experiment.FaultInfo{NewParams: func() any { return &struct{}{} }, Targets: []string{"host", "netns", "process"}, Reversible: true}, true
+	case "test.via":
+		return experiment.FaultInfo{NewParams: func() any { return &viaParams{} }, Reversible: true}, true
 	}
 	return experiment.FaultInfo{}, false
 }
@@ -77,7 +98,7 @@ func (testCatalog) Probe(kind string) (experiment.ProbeInfo, bool) {
 }
 
 func (testCatalog) FaultKinds() []string {
-	return []string{"test.delay", "test.fill", "test.kill", "test.pause"}
+	return []string{"test.delay", "test.fill", "test.kill", "test.pause", "test.via"}
 }
 func (testCatalog) ProbeKinds() []string { return []string{"exec", "http", "tcp"} }
 
@@ -346,5 +367,47 @@ spec:
 		if tg.Selector() != want.selector || iface != want.iface || netns != want.netns || tg.Mode != "one" {
 			t.Errorf("step %d: selector %q interface %q netns %q mode %q; want %+v", i, tg.Selector(), iface, netns, tg.Mode, want)
 		}
+	}
+}
+
+// TestProxiesBindFaults checks that spec.proxies gets its defaults and that
+// fault parameters referring to a proxy are bound to it, wherever the
+// proxies appear in the document.
+func TestProxiesBindFaults(t *testing.T) {
+	doc := `
+apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: proxies}
+spec:
+  method:
+    - fault: test.via
+      params: {proxy: db}
+    - parallel:
+        - fault: test.via
+          params: {proxy: web, http: true}
+  proxies:
+    - {name: db, listen: "127.0.0.1:15432", upstream: "127.0.0.1:5432"}
+    - {name: web, listen: "[::1]:18080", upstream: "127.0.0.1:8080", protocol: http}
+`
+	x, err := experiment.Parse([]byte(doc), "proxies.yaml", testCatalog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := x.Spec.Proxies[0].Protocol; got != experiment.ProxyTCP {
+		t.Errorf("default protocol = %q, want tcp", got)
+	}
+	if p := x.Spec.Proxy("web"); p == nil || p.Listen != "[::1]:18080" || p.Protocol != experiment.ProxyHTTP {
+		t.Errorf("Proxy(web) = %+v", p)
+	}
+	if x.Spec.Proxy("cache") != nil {
+		t.Error("Proxy(cache) found a proxy that is not declared")
+	}
+	for _, s := range []*experiment.Step{&x.Spec.Method[0], &x.Spec.Method[1].Parallel[0]} {
+		if !s.Params.(*viaParams).Bound {
+			t.Errorf("step %s: parameters not bound to spec.proxies", s.Pos.Field)
+		}
+	}
+	if pos := x.Spec.Proxies[1].FieldPos("upstream"); pos.Line != 14 || pos.Field != "spec.proxies[1].upstream" {
+		t.Errorf("FieldPos(upstream) = %+v, want line 14, spec.proxies[1].upstream", pos)
 	}
 }

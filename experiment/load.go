@@ -249,6 +249,8 @@ func validate(d *Decoder, x *Experiment, root *yaml.Node) {
 			d.errs = append(d.errs, x.Spec.Rollbacks[i].Pos.Errorf("rollbacks take no phases or for"))
 		}
 	}
+	validateProxies(d, x.Spec.Proxies)
+	bindSteps(d, &x.Spec, x.Spec.Method)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)

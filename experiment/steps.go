@@ -146,6 +146,7 @@ func (s *Step) decodeFault(d *Decoder, faultNode, paramsNode, targetKey, duratio
 		}
 	}
 	s.Params = params
+	s.paramsNode, s.faultNode, s.paramsValid = paramsNode, faultNode, len(d.errs) == before
 	switch {
 	case len(info.Targets) == 0 && s.Target != nil:
 		d.Errorf(targetKey, join(path, "target"), "%s acts on this host and takes no target", s.Fault)

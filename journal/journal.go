@@ -52,6 +52,7 @@ const (
 	Recovered      EventType = "recovered"
 	RecoverFailed  EventType = "recover-failed"
 	FaultNote      EventType = "fault-note" // what a fault in place did (a repeated kill)
+	Proxy          EventType = "proxy"      // the experiment's own fault proxies started or closed
 	CheckFailed    EventType = "check-failed"
 	CheckRecovered EventType = "check-ok"
 	StopCondition  EventType = "stop-condition"

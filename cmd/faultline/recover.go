@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/faultline-dev/faultline/fault"
 )
 
 func newRecoverCmd() *cobra.Command {
@@ -25,11 +27,14 @@ unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			results, err := l.RecoverAll(cmd.Context(), force)
+			out := cmd.OutOrStdout()
+			// What a recovery finds (a fault that ended with its
+			// process) is printed as it happens, before its outcome.
+			ctx := fault.WithNotes(cmd.Context(), func(msg string) { fmt.Fprintf(out, "note      %s\n", msg) })
+			results, err := l.RecoverAll(ctx, force)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			if len(results) == 0 {
 				fmt.Fprintln(out, "no open faults")
 				return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -211,6 +212,56 @@ func TestRecoverAfterSIGKILL(t *testing.T) {
 	assertRunning(t, s.backends...)
 	if files, _ := filepath.Glob(filepath.Join(fill, ".faultline-fill-*")); len(files) != 0 {
 		t.Errorf("fill file left behind: %v", files)
+	}
+	again := e.faultline(t, "recover")
+	if again.code != 0 || !strings.Contains(again.stdout, "no open faults") {
+		t.Errorf("second recover: exit %d\n%s", again.code, again.stdout)
+	}
+}
+
+// TestRecoverOwnProxyAfterSIGKILL kills faultline while a latency fault
+// is in place in the experiment's own proxy (spec.proxies): the proxy, and
+// the fault with it, end with the process, and a new process recovers the
+// ledger record by saying so.
+func TestRecoverOwnProxyAfterSIGKILL(t *testing.T) {
+	backend := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startProcess(t, "demo", "serve", "backend", "--addr", backend)
+	waitFor(t, backend)
+	e := newEnv(t, nil)
+	proxyAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.vars = append(e.vars, "PROXY_ADDR="+proxyAddr, "BACKEND_ADDR="+backend)
+	c := exec.Command(bin, "run", testdata("proxy-crash.yaml"))
+	c.Dir, c.Env = e.dir, append(os.Environ(), e.vars...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	pollUntil(t, 20*time.Second, "the latency fault injected", func() bool { return injectedCount(openFaults(t, e.ledger)) == 1 })
+	start := time.Now()
+	resp, err := http.Get("http://" + proxyAddr + "/")
+	if err != nil {
+		t.Fatalf("through the experiment's proxy: %v", err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Fatalf("a request through the proxy took %s: the fault is not in place", took)
+	}
+
+	if err := c.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	if conn, err := net.DialTimeout("tcp", proxyAddr, time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("the proxy still listens on %s after its process was killed", proxyAddr)
+	}
+	status := e.faultline(t, "status")
+	if !strings.Contains(status.stdout, "proxy.latency") || !strings.Contains(status.stdout, "gone") {
+		t.Errorf("status does not list the fault with its owner gone:\n%s", status.stdout)
+	}
+	r := e.faultline(t, "recover")
+	if r.code != 0 || !strings.Contains(r.stdout, "recovered") || !strings.Contains(r.stdout, "the proxy and fault") {
+		t.Fatalf("recover: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	again := e.faultline(t, "recover")
 	if again.code != 0 || !strings.Contains(again.stdout, "no open faults") {

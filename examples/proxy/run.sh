@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts a backend, the fault proxy in front of it and a storefront that
-# calls the backend through the proxy; runs the experiment; stops them all.
+# Starts a backend and a storefront that calls it through 127.0.0.1:19001,
+# where the experiment's own fault proxy (spec.proxies) listens while it
+# runs; runs the experiment; stops them all.
 #   examples/proxy/run.sh            # 250ms of latency: deviates (exit 1)
 #   LATENCY=20ms examples/proxy/run.sh   # holds (exit 0)
 set -uo pipefail
@@ -11,7 +12,10 @@ export LATENCY=${LATENCY:-250ms}
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 "$bin" demo serve backend --addr 127.0.0.1:19101 & pids+=($!)
-"$bin" proxy --config examples/proxy/proxies.json & pids+=($!)
 "$bin" demo serve frontend --addr 127.0.0.1:18080 --backends 127.0.0.1:19001 --no-retry & pids+=($!)
-for i in $(seq 50); do curl -fs http://127.0.0.1:18080/ >/dev/null && break; sleep 0.1; done
+# Until the experiment's proxy is up the storefront answers 502: any answer
+# means it is listening.
+for url in http://127.0.0.1:19101/ http://127.0.0.1:18080/; do
+  for i in $(seq 50); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+done
 "$bin" run examples/proxy/backend-latency.yaml --journal "${JOURNAL:-out/proxy-journal.json}" --report "${REPORT:-out/proxy-report.html}"

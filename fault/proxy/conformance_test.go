@@ -182,13 +182,13 @@ func TestConformance(t *testing.T) {
 	}{{
 		kind: "proxy.latency",
 		params: func(t *testing.T) any {
-			return &fproxy.LatencyParams{API: d.api, Proxy: d.newProxy(t, echo(t), ""), Direction: "downstream", Toxicity: 100, Latency: ms(100)}
+			return &fproxy.LatencyParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, echo(t), "")}, Direction: "downstream", Toxicity: 100, Latency: ms(100)}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool { return echoTime(t, rec) >= 90*time.Millisecond },
 	}, {
 		kind: "proxy.bandwidth",
 		params: func(t *testing.T) any {
-			return &fproxy.BandwidthParams{API: d.api, Proxy: d.newProxy(t, source(t, 8000), ""), Direction: "downstream", Toxicity: 100, Rate: 16_000}
+			return &fproxy.BandwidthParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, source(t, 8000), "")}, Direction: "downstream", Toxicity: 100, Rate: 16_000}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			n, took := drain(t, rec)
@@ -197,7 +197,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.timeout",
 		params: func(t *testing.T) any {
-			return &fproxy.TimeoutParams{API: d.api, Proxy: d.newProxy(t, echo(t), ""), Direction: "both", Toxicity: 100}
+			return &fproxy.TimeoutParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, echo(t), "")}, Direction: "both", Toxicity: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			c := dial(t, listenAddr(t, rec))
@@ -210,7 +210,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.reset",
 		params: func(t *testing.T) any {
-			return &fproxy.ResetParams{API: d.api, Proxy: d.newProxy(t, echo(t), ""), Direction: "upstream", Toxicity: 100}
+			return &fproxy.ResetParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, echo(t), "")}, Direction: "upstream", Toxicity: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			c := dial(t, listenAddr(t, rec))
@@ -222,7 +222,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.slowClose",
 		params: func(t *testing.T) any {
-			return &fproxy.SlowCloseParams{API: d.api, Proxy: d.newProxy(t, source(t, 10), ""), Direction: "downstream", Toxicity: 100, Delay: ms(300)}
+			return &fproxy.SlowCloseParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, source(t, 10), "")}, Direction: "downstream", Toxicity: 100, Delay: ms(300)}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			_, took := drain(t, rec)
@@ -231,7 +231,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.slicer",
 		params: func(t *testing.T) any {
-			return &fproxy.SlicerParams{API: d.api, Proxy: d.newProxy(t, source(t, 1000), ""), Direction: "downstream", Toxicity: 100,
+			return &fproxy.SlicerParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, source(t, 1000), "")}, Direction: "downstream", Toxicity: 100,
 				AverageSize: 10, SizeVariation: 2, Delay: ms(2)}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
@@ -241,7 +241,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.limitData",
 		params: func(t *testing.T) any {
-			return &fproxy.LimitDataParams{API: d.api, Proxy: d.newProxy(t, source(t, 10_000), ""), Direction: "downstream", Toxicity: 100, Bytes: 100}
+			return &fproxy.LimitDataParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, source(t, 10_000), "")}, Direction: "downstream", Toxicity: 100, Bytes: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			n, _ := drain(t, rec)
@@ -250,7 +250,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.down",
 		params: func(t *testing.T) any {
-			return &fproxy.DownParams{API: d.api, Proxy: d.newProxy(t, echo(t), "")}
+			return &fproxy.DownParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, echo(t), "")}}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			c, err := net.DialTimeout("tcp", listenAddr(t, rec), time.Second)
@@ -262,7 +262,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.httpAbort",
 		params: func(t *testing.T) any {
-			return &fproxy.HTTPAbortParams{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http"), Status: 503, Percentage: 100}
+			return &fproxy.HTTPAbortParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http")}, Status: 503, Percentage: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			resp, _ := httpGet(t, rec)
@@ -271,7 +271,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.httpDelay",
 		params: func(t *testing.T) any {
-			return &fproxy.HTTPDelayParams{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http"), Delay: ms(200), Percentage: 100}
+			return &fproxy.HTTPDelayParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http")}, Delay: ms(200), Percentage: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {
 			_, took := httpGet(t, rec)
@@ -280,7 +280,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		kind: "proxy.httpHeaders",
 		params: func(t *testing.T) any {
-			return &fproxy.HTTPHeadersParams{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http"),
+			return &fproxy.HTTPHeadersParams{At: fproxy.At{API: d.api, Proxy: d.newProxy(t, httpServer(t), "http")},
 				Response: map[string]string{"X-Fault": "on"}, Percentage: 100}
 		},
 		applied: func(t *testing.T, rec *fault.Record) bool {

@@ -11,8 +11,7 @@ import (
 
 // DownParams are the parameters of proxy.down.
 type DownParams struct {
-	API   string `yaml:"api" json:"api" doc:"URL of the proxy API"`
-	Proxy string `yaml:"proxy" json:"proxy" required:"true" doc:"name of the proxy, as the proxy API knows it"`
+	At `yaml:",inline"`
 }
 
 // downState is what recovery of proxy.down needs.
@@ -28,7 +27,6 @@ func init() {
 		Summary:    "Take a fault proxy down: it refuses new connections and closes those open; enabled again at recovery",
 		Reversible: true,
 		Needs:      needs,
-		Defaults:   func() DownParams { return DownParams{API: DefaultAPI} },
 		Preflight:  preflightDown,
 		Inject:     injectDown,
 		Recover:    recoverDown,
@@ -36,21 +34,29 @@ func init() {
 }
 
 // Validate implements experiment.Validator.
-func (p *DownParams) Validate() error { return errors.Join(validateTarget(p.API, p.Proxy)...) }
+func (p *DownParams) Validate() error { return errors.Join(p.At.validate()...) }
 
 func preflightDown(ctx context.Context, p *DownParams, _ *fault.Record) error {
-	info, err := preflight(ctx, p.API, p.Proxy, false)
+	api, err := p.api(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := preflight(ctx, api, p.Proxy, false)
 	if err != nil {
 		return err
 	}
 	if !info.Enabled {
-		return fmt.Errorf("proxy %q at %s is already disabled: enable it first, or leave out this fault", p.Proxy, p.API)
+		return fmt.Errorf("proxy %q at %s is already disabled: enable it first, or leave out this fault", p.Proxy, api)
 	}
 	return nil
 }
 
 func injectDown(ctx context.Context, p *DownParams, rec *fault.Record) error {
-	c := newClient(p.API)
+	api, err := p.api(ctx)
+	if err != nil {
+		return err
+	}
+	c := newClient(api)
 	info, err := c.proxy(ctx, p.Proxy)
 	if err != nil {
 		return err
@@ -59,7 +65,7 @@ func injectDown(ctx context.Context, p *DownParams, rec *fault.Record) error {
 		return err
 	}
 	if !info.Enabled {
-		fault.Notef(ctx, "proxy %s at %s was already disabled: leaving it so", p.Proxy, p.API)
+		fault.Notef(ctx, "proxy %s at %s was already disabled: leaving it so", p.Proxy, api)
 		return nil
 	}
 	return setEnabled(ctx, c, p.Proxy, false)
@@ -75,7 +81,15 @@ func recoverDown(ctx context.Context, p *DownParams, rec *fault.Record) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
 	defer cancel()
-	c := newClient(p.API)
+	api, err := p.recoveryAPI(ctx, rec)
+	if errors.Is(err, errEndedWithOwner) {
+		ended(ctx, &p.At, rec)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c := newClient(api)
 	if !st.WasEnabled {
 		// Nothing to undo; the proxy must still be there to say so.
 		_, err := c.proxy(ctx, p.Proxy)

@@ -9,8 +9,7 @@ import (
 
 // HTTPHeadersParams are the parameters of proxy.httpHeaders.
 type HTTPHeadersParams struct {
-	API        string             `yaml:"api" json:"api" doc:"URL of the proxy API"`
-	Proxy      string             `yaml:"proxy" json:"proxy" required:"true" doc:"name of the proxy (with protocol http), as the proxy API knows it"`
+	At         `yaml:",inline"`
 	Request    map[string]string  `yaml:"request" json:"request,omitempty" doc:"headers set on the requests before they go to the upstream"`
 	Response   map[string]string  `yaml:"response" json:"response,omitempty" doc:"headers set on their responses"`
 	Append     bool               `yaml:"append" json:"append,omitempty" doc:"add the values to those there are rather than replace them"`
@@ -20,13 +19,13 @@ type HTTPHeadersParams struct {
 
 func init() {
 	registerToxic("proxy.httpHeaders", "Add or replace headers of HTTP requests and responses through a fault proxy (http_headers toxic)", true, func() HTTPHeadersParams {
-		return HTTPHeadersParams{API: DefaultAPI, Percentage: 100}
+		return HTTPHeadersParams{Percentage: 100}
 	})
 }
 
 // Validate implements experiment.Validator.
 func (p *HTTPHeadersParams) Validate() error {
-	errs := append(validateTarget(p.API, p.Proxy), validatePercentage(p.Percentage), p.Match.validate())
+	errs := append(p.At.validate(), validatePercentage(p.Percentage), p.Match.validate())
 	if len(p.Request) == 0 && len(p.Response) == 0 {
 		errs = append(errs, experiment.FieldErrorf("request", "give request or response headers to set"))
 	}
@@ -39,7 +38,9 @@ func (p *HTTPHeadersParams) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (p *HTTPHeadersParams) where() (string, string) { return p.API, p.Proxy }
+// BindSpec implements experiment.SpecBinder: a proxy of spec.proxies
+// must speak http.
+func (p *HTTPHeadersParams) BindSpec(spec *experiment.Spec) error { return p.bind(spec, true) }
 
 func (p *HTTPHeadersParams) toxic() toxic {
 	return toxic{Type: "http_headers", Toxicity: 1, Attributes: p.Match.attributes(map[string]any{

@@ -3,6 +3,8 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/faultline-dev/faultline/fault"
 	"github.com/faultline-dev/faultline/fault/faulttest"
 	fproxy "github.com/faultline-dev/faultline/fault/proxy"
+	proxyserver "github.com/faultline-dev/faultline/proxy"
 	"github.com/faultline-dev/faultline/target"
 )
 
@@ -37,7 +40,7 @@ func TestErrorsSayWhere(t *testing.T) {
 
 	// No daemon: Preflight and Recover say which URL does not answer.
 	const nowhere = "http://127.0.0.1:1"
-	rec := record(t, "proxy.latency", &fproxy.LatencyParams{API: nowhere, Proxy: name, Direction: "downstream", Toxicity: 100, Latency: ms(10)})
+	rec := record(t, "proxy.latency", &fproxy.LatencyParams{At: fproxy.At{API: nowhere, Proxy: name}, Direction: "downstream", Toxicity: 100, Latency: ms(10)})
 	for what, err := range map[string]error{"Preflight": latency.Preflight(ctx, rec), "Recover": latency.Recover(ctx, rec)} {
 		if err == nil || !strings.Contains(err.Error(), "the proxy API at "+nowhere+" does not answer") {
 			t.Errorf("%s without a daemon: %v", what, err)
@@ -45,7 +48,7 @@ func TestErrorsSayWhere(t *testing.T) {
 	}
 
 	// No such proxy: say which proxies there are.
-	rec = record(t, "proxy.latency", &fproxy.LatencyParams{API: d.api, Proxy: "nope", Direction: "downstream", Toxicity: 100, Latency: ms(10)})
+	rec = record(t, "proxy.latency", &fproxy.LatencyParams{At: fproxy.At{API: d.api, Proxy: "nope"}, Direction: "downstream", Toxicity: 100, Latency: ms(10)})
 	err := latency.Preflight(ctx, rec)
 	if err == nil || !strings.Contains(err.Error(), `no proxy "nope" at `+d.api+" (it has "+name) {
 		t.Errorf("Preflight of a missing proxy: %v", err)
@@ -53,12 +56,12 @@ func TestErrorsSayWhere(t *testing.T) {
 	if err := latency.Recover(ctx, rec); err == nil || !strings.Contains(err.Error(), "cannot tell whether toxic "+rec.ID+" is gone") {
 		t.Errorf("Recover on a missing proxy: %v", err)
 	}
-	if err := kind(t, "proxy.down").Recover(ctx, record(t, "proxy.down", &fproxy.DownParams{API: d.api, Proxy: "nope"})); err == nil || !strings.Contains(err.Error(), `no proxy "nope" at `+d.api) {
+	if err := kind(t, "proxy.down").Recover(ctx, record(t, "proxy.down", &fproxy.DownParams{At: fproxy.At{API: d.api, Proxy: "nope"}})); err == nil || !strings.Contains(err.Error(), `no proxy "nope" at `+d.api) {
 		t.Errorf("Recover of proxy.down on a missing proxy: %v", err)
 	}
 
 	// HTTP faults need an http proxy.
-	rec = record(t, "proxy.httpAbort", &fproxy.HTTPAbortParams{API: d.api, Proxy: name, Status: 500, Percentage: 100})
+	rec = record(t, "proxy.httpAbort", &fproxy.HTTPAbortParams{At: fproxy.At{API: d.api, Proxy: name}, Status: 500, Percentage: 100})
 	if err := kind(t, "proxy.httpAbort").Preflight(ctx, rec); err == nil || !strings.Contains(err.Error(), `"protocol": "http"`) {
 		t.Errorf("Preflight of httpAbort on a tcp proxy: %v", err)
 	}
@@ -70,7 +73,7 @@ func TestErrorsSayWhere(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	if err := kind(t, "proxy.down").Preflight(ctx, record(t, "proxy.down", &fproxy.DownParams{API: d.api, Proxy: name})); err == nil || !strings.Contains(err.Error(), "already disabled") {
+	if err := kind(t, "proxy.down").Preflight(ctx, record(t, "proxy.down", &fproxy.DownParams{At: fproxy.At{API: d.api, Proxy: name}})); err == nil || !strings.Contains(err.Error(), "already disabled") {
 		t.Errorf("Preflight of proxy.down on a disabled proxy: %v", err)
 	}
 }
@@ -80,7 +83,7 @@ func TestInjectTwice(t *testing.T) {
 	d := startDaemon(t)
 	name := d.newProxy(t, echo(t), "")
 	k := kind(t, "proxy.latency")
-	rec := record(t, "proxy.latency", &fproxy.LatencyParams{API: d.api, Proxy: name, Direction: "both", Toxicity: 50, Latency: ms(10)})
+	rec := record(t, "proxy.latency", &fproxy.LatencyParams{At: fproxy.At{API: d.api, Proxy: name}, Direction: "both", Toxicity: 50, Latency: ms(10)})
 	for range 2 {
 		if err := k.Inject(context.Background(), rec); err != nil {
 			t.Fatal(err)
@@ -171,7 +174,7 @@ func TestDocument(t *testing.T) {
 	}
 	steps := x.Spec.Method
 	lat := steps[0].Params.(*fproxy.LatencyParams)
-	if lat.API != fproxy.DefaultAPI || lat.Direction != "downstream" || lat.Toxicity != 100 || lat.Latency != ms(250) || lat.Jitter != ms(20) {
+	if lat.API != "" || lat.InProcess || lat.Direction != "downstream" || lat.Toxicity != 100 || lat.Latency != ms(250) || lat.Jitter != ms(20) {
 		t.Errorf("proxy.latency params: %+v", lat)
 	}
 	abort := steps[1].Params.(*fproxy.HTTPAbortParams)
@@ -192,8 +195,92 @@ func TestDocument(t *testing.T) {
 		}
 	}
 
-	bad := strings.Replace(string(data), "latency: 250ms", "latancy: 250ms", 1)
-	if _, err := experiment.Parse([]byte(bad), "bad.yaml", catalog{}); err == nil || !strings.Contains(err.Error(), `unknown field (did you mean "latency"?)`) {
-		t.Errorf("a misspelt parameter: %v", err)
+	own := steps[len(steps)-1].Params.(*fproxy.LatencyParams)
+	if !own.InProcess || own.API != "" {
+		t.Errorf("a fault on a proxy of spec.proxies is not bound to it: %+v", own.At)
 	}
+	if b, _ := json.Marshal(own); !strings.Contains(string(b), `"inProcess":true`) {
+		t.Errorf("the ledger's JSON does not say the proxy is in-process: %s", b)
+	}
+
+	for _, tc := range []struct{ from, to, want string }{
+		{"latency: 250ms", "latancy: 250ms", `unknown field (did you mean "latency"?)`},
+		{"fault: proxy.latency\n      params: {proxy: cache, latency: 10ms}", "fault: proxy.httpAbort\n      params: {proxy: cache}",
+			`proxy-faults.yaml:45:23: spec.method[11].params.proxy: "cache" passes TCP bytes: HTTP faults need a proxy with protocol: http in spec.proxies`},
+	} {
+		bad := strings.Replace(string(data), tc.from, tc.to, 1)
+		if _, err := experiment.Parse([]byte(bad), "proxy-faults.yaml", catalog{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %s", tc.to, err, tc.want)
+		}
+	}
+}
+
+// TestInProcessRecovery: a fault in an experiment's own proxy is recovered
+// through the run's proxy while the run lives; from another process it is
+// over once its owner has exited, and refused while the owner still runs.
+func TestInProcessRecovery(t *testing.T) {
+	local, err := proxyserver.StartLocal("run-1", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	listen := freeAddr(t)
+	if err := local.Add(proxyserver.Config{Name: "svc", Listen: listen, Upstream: echo(t)}); err != nil {
+		t.Fatal(err)
+	}
+	params := &fproxy.LatencyParams{At: fproxy.At{Proxy: "svc", InProcess: true}, Direction: "downstream", Toxicity: 100, Latency: ms(10)}
+	rec := record(t, "proxy.latency", params)
+	rec.Run = "run-1"
+	latency := kind(t, "proxy.latency")
+	inRun := proxyserver.WithLocal(context.Background(), local)
+	if err := latency.Inject(inRun, rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := toxicCount(t, local.URL, "svc"); n != 1 {
+		t.Fatalf("%d toxics after Inject, want 1", n)
+	}
+
+	// Another process while the owner (this test) runs: refused.
+	if err := latency.Recover(context.Background(), rec); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("Recover without the run's proxy, owner alive: %v", err)
+	}
+	// The run itself: the toxic goes.
+	if err := latency.Recover(inRun, rec); err != nil {
+		t.Fatal(err)
+	}
+	if n := toxicCount(t, local.URL, "svc"); n != 0 {
+		t.Errorf("%d toxics after Recover, want 0", n)
+	}
+	// Another process after the owner exited: nothing left to undo.
+	dead := *rec
+	dead.Owner = fault.Owner{PID: 999_999_999, StartTime: 1}
+	var notes []string
+	ctx := fault.WithNotes(context.Background(), func(m string) { notes = append(notes, m) })
+	if err := latency.Recover(ctx, &dead); err != nil || len(notes) != 1 || !strings.Contains(notes[0], "ended with it") {
+		t.Errorf("Recover with the owner gone: %v, notes %q", err, notes)
+	}
+}
+
+func toxicCount(t *testing.T, api, name string) int {
+	t.Helper()
+	resp, err := http.Get(api + "/proxies/" + name + "/toxics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var toxics []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&toxics); err != nil {
+		t.Fatal(err)
+	}
+	return len(toxics)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -8,8 +8,7 @@ import (
 
 // ResetParams are the parameters of proxy.reset.
 type ResetParams struct {
-	API       string              `yaml:"api" json:"api" doc:"URL of the proxy API"`
-	Proxy     string              `yaml:"proxy" json:"proxy" required:"true" doc:"name of the proxy, as the proxy API knows it"`
+	At        `yaml:",inline"`
 	Direction string              `yaml:"direction" json:"direction" doc:"the direction whose data triggers the reset: upstream (client to server), downstream (server to client) or both"`
 	Toxicity  experiment.Percent  `yaml:"toxicity" json:"toxicity" doc:"share of connections affected"`
 	Timeout   experiment.Duration `yaml:"timeout" json:"timeout,omitempty" doc:"how long after data arrives the connection is reset"`
@@ -17,18 +16,16 @@ type ResetParams struct {
 
 func init() {
 	registerToxic("proxy.reset", "Reset connections through a fault proxy (TCP RST, ECONNRESET) when data arrives (reset_peer toxic)", false, func() ResetParams {
-		return ResetParams{API: DefaultAPI, Direction: "upstream", Toxicity: 100}
+		return ResetParams{Direction: "upstream", Toxicity: 100}
 	})
 }
 
 // Validate implements experiment.Validator.
 func (p *ResetParams) Validate() error {
-	errs := append(validateTarget(p.API, p.Proxy), validateDirection(p.Direction, p.Toxicity)...)
+	errs := append(p.At.validate(), validateDirection(p.Direction, p.Toxicity)...)
 	errs = append(errs, wholeMillis("timeout", p.Timeout))
 	return errors.Join(errs...)
 }
-
-func (p *ResetParams) where() (string, string) { return p.API, p.Proxy }
 
 func (p *ResetParams) toxic() toxic {
 	return toxic{Type: "reset_peer", Stream: p.Direction, Toxicity: float64(p.Toxicity) / 100, Attributes: map[string]int64{

@@ -9,8 +9,7 @@ import (
 
 // SlicerParams are the parameters of proxy.slicer.
 type SlicerParams struct {
-	API           string              `yaml:"api" json:"api" doc:"URL of the proxy API"`
-	Proxy         string              `yaml:"proxy" json:"proxy" required:"true" doc:"name of the proxy, as the proxy API knows it"`
+	At            `yaml:",inline"`
 	Direction     string              `yaml:"direction" json:"direction" doc:"upstream (client to server), downstream (server to client) or both"`
 	Toxicity      experiment.Percent  `yaml:"toxicity" json:"toxicity" doc:"share of connections affected"`
 	AverageSize   experiment.Size     `yaml:"averageSize" json:"averageSize" doc:"average length of the slices the data is cut into"`
@@ -20,13 +19,13 @@ type SlicerParams struct {
 
 func init() {
 	registerToxic("proxy.slicer", "Cut the data through a fault proxy into small slices sent apart (slicer toxic)", false, func() SlicerParams {
-		return SlicerParams{API: DefaultAPI, Direction: "downstream", Toxicity: 100, AverageSize: 64, Delay: experiment.Duration(time.Millisecond)}
+		return SlicerParams{Direction: "downstream", Toxicity: 100, AverageSize: 64, Delay: experiment.Duration(time.Millisecond)}
 	})
 }
 
 // Validate implements experiment.Validator.
 func (p *SlicerParams) Validate() error {
-	errs := append(validateTarget(p.API, p.Proxy), validateDirection(p.Direction, p.Toxicity)...)
+	errs := append(p.At.validate(), validateDirection(p.Direction, p.Toxicity)...)
 	if p.AverageSize < 1 {
 		errs = append(errs, experiment.FieldErrorf("averageSize", "want 1 byte or more"))
 	}
@@ -38,8 +37,6 @@ func (p *SlicerParams) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (p *SlicerParams) where() (string, string) { return p.API, p.Proxy }
 
 func (p *SlicerParams) toxic() toxic {
 	return toxic{Type: "slicer", Stream: p.Direction, Toxicity: float64(p.Toxicity) / 100, Attributes: map[string]int64{

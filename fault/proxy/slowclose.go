@@ -8,8 +8,7 @@ import (
 
 // SlowCloseParams are the parameters of proxy.slowClose.
 type SlowCloseParams struct {
-	API       string              `yaml:"api" json:"api" doc:"URL of the proxy API"`
-	Proxy     string              `yaml:"proxy" json:"proxy" required:"true" doc:"name of the proxy, as the proxy API knows it"`
+	At        `yaml:",inline"`
 	Direction string              `yaml:"direction" json:"direction" doc:"the direction whose end is delayed: upstream (client to server), downstream (server to client) or both"`
 	Toxicity  experiment.Percent  `yaml:"toxicity" json:"toxicity" doc:"share of connections affected"`
 	Delay     experiment.Duration `yaml:"delay" json:"delay" required:"true" doc:"how long the end of the stream is held back"`
@@ -17,21 +16,19 @@ type SlowCloseParams struct {
 
 func init() {
 	registerToxic("proxy.slowClose", "Delay the close of connections through a fault proxy (slow_close toxic)", false, func() SlowCloseParams {
-		return SlowCloseParams{API: DefaultAPI, Direction: "downstream", Toxicity: 100}
+		return SlowCloseParams{Direction: "downstream", Toxicity: 100}
 	})
 }
 
 // Validate implements experiment.Validator.
 func (p *SlowCloseParams) Validate() error {
-	errs := append(validateTarget(p.API, p.Proxy), validateDirection(p.Direction, p.Toxicity)...)
+	errs := append(p.At.validate(), validateDirection(p.Direction, p.Toxicity)...)
 	if p.Delay <= 0 {
 		errs = append(errs, experiment.FieldErrorf("delay", "want a delay of 1ms or more, such as 2s"))
 	}
 	errs = append(errs, wholeMillis("delay", p.Delay))
 	return errors.Join(errs...)
 }
-
-func (p *SlowCloseParams) where() (string, string) { return p.API, p.Proxy }
 
 func (p *SlowCloseParams) toxic() toxic {
 	return toxic{Type: "slow_close", Stream: p.Direction, Toxicity: float64(p.Toxicity) / 100, Attributes: map[string]int64{

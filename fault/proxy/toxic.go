@@ -13,7 +13,7 @@ import (
 )
 
 // needs is what every proxy.* kind requires.
-var needs = []string{"a fault proxy API at api: `faultline proxy`, or Toxiproxy for the TCP kinds"}
+var needs = []string{"a proxy of spec.proxies, or a fault proxy API at api: `faultline proxy`, or Toxiproxy for the TCP kinds"}
 
 // toxic is the toxic a fault adds, as the API takes it.
 type toxic struct {
@@ -22,18 +22,6 @@ type toxic struct {
 	Stream     string  `json:"stream,omitempty"`
 	Toxicity   float64 `json:"toxicity"`
 	Attributes any     `json:"attributes"`
-}
-
-// validateTarget checks the parameters every kind has.
-func validateTarget(api, proxyName string) []error {
-	var errs []error
-	if u, err := url.Parse(api); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, experiment.FieldErrorf("api", "%q is not an http:// URL of a proxy API, such as %s", api, DefaultAPI))
-	}
-	if proxyName == "" {
-		errs = append(errs, experiment.FieldErrorf("proxy", "name the proxy to act on, as the proxy API knows it"))
-	}
-	return errs
 }
 
 // validateDirection checks direction and toxicity, which the TCP kinds have.
@@ -133,8 +121,8 @@ func removeToxic(ctx context.Context, api, proxyName string, rec *fault.Record) 
 
 // toxicParams are the parameters of a kind that adds one toxic.
 type toxicParams interface {
-	// where names the proxy API and the proxy.
-	where() (api, proxy string)
+	// at names the proxy.
+	at() *At
 	// toxic is the toxic to add (its name is set from the fault's id).
 	toxic() toxic
 }
@@ -152,17 +140,32 @@ func registerToxic[P any, PP interface {
 		Needs:      needs,
 		Defaults:   defaults,
 		Preflight: func(ctx context.Context, p *P, _ *fault.Record) error {
-			api, proxyName := PP(p).where()
-			_, err := preflight(ctx, api, proxyName, http)
+			at := PP(p).at()
+			api, err := at.api(ctx)
+			if err == nil {
+				_, err = preflight(ctx, api, at.Proxy, http)
+			}
 			return err
 		},
 		Inject: func(ctx context.Context, p *P, rec *fault.Record) error {
-			api, proxyName := PP(p).where()
-			return addToxic(ctx, api, proxyName, rec, PP(p).toxic())
+			at := PP(p).at()
+			api, err := at.api(ctx)
+			if err != nil {
+				return err
+			}
+			return addToxic(ctx, api, at.Proxy, rec, PP(p).toxic())
 		},
 		Recover: func(ctx context.Context, p *P, rec *fault.Record) error {
-			api, proxyName := PP(p).where()
-			return removeToxic(ctx, api, proxyName, rec)
+			at := PP(p).at()
+			api, err := at.recoveryAPI(ctx, rec)
+			if errors.Is(err, errEndedWithOwner) {
+				ended(ctx, at, rec)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return removeToxic(ctx, api, at.Proxy, rec)
 		},
 	})
 }
