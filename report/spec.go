@@ -26,6 +26,12 @@ type document struct {
 		} `json:"hypothesis"`
 		Method   []stepDoc  `json:"method"`
 		StopWhen []checkDoc `json:"stopWhen"`
+		Proxies  []struct {
+			Name     string `json:"name"`
+			Listen   string `json:"listen"`
+			Upstream string `json:"upstream"`
+			Protocol string `json:"protocol"`
+		} `json:"proxies"`
 	} `json:"spec"`
 }
 
@@ -60,6 +66,9 @@ type spec struct {
 	Checks        []checkLine
 	Steps         []stepRow
 	StopWhen      []checkLine
+	// Proxies are the experiment's own fault proxies, as "name (protocol):
+	// listen → upstream".
+	Proxies []string
 	// Error says why the experiment could not be read, if it could not.
 	Error string
 }
@@ -105,6 +114,9 @@ func readSpec(raw json.RawMessage) spec {
 		Description: d.Metadata.Annotations["description"],
 		StopWhen:    checkLines(d.Spec.StopWhen),
 		Steps:       stepRows(d.Spec.Method, ""),
+	}
+	for _, p := range d.Spec.Proxies {
+		s.Proxies = append(s.Proxies, fmt.Sprintf("%s (%s): %s → %s", p.Name, p.Protocol, p.Listen, p.Upstream))
 	}
 	if h := d.Spec.Hypothesis; h != nil {
 		s.Every, s.RecoverWithin = h.Every, h.RecoverWithin
