@@ -187,6 +187,10 @@ func (g *Generator) dial(ctx context.Context, i int, deadline time.Time) (*conn,
 		nc = tlsConn
 	}
 	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, readBufferSize)}
+	if c.sender, err = newSender(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connection to %s: %w", e.addr, err)
+	}
 	g.mu.Lock()
 	g.conns[c] = struct{}{}
 	g.mu.Unlock()

@@ -17,7 +17,8 @@ import (
 
 // This file is the HTTP/1.1 client of the hot path. Each request is
 // serialised once, when the generator is made; sending it is one write on
-// a kept-alive connection, and its answer is parsed in the connection's
+// a kept-alive connection (on plain TCP, made from inside the wait for its
+// answer: sender_unix.go), and its answer is parsed in the connection's
 // read buffer and its body discarded, without allocating. net/http's client
 // takes about twice as long per exchange on loopback, with some 40
 // allocations (a read and a write goroutine per connection, a Request and a
@@ -142,6 +143,13 @@ type conn struct {
 	// before any byte of a later answer may only mean the server closed it
 	// while it was idle.
 	used bool
+	// sender is set on plain TCP connections (on Unix): it writes each
+	// request from inside the wait for its answer, unless the connection
+	// has been idle (keptWarm).
+	sender *sender
+	// lastDeadline is the deadline of the exchange before: how long the
+	// connection has been idle, give or take the exchange's own length.
+	lastDeadline time.Time
 }
 
 // noAnswer wraps an error that came before any byte of the answer.
@@ -162,16 +170,46 @@ func stale(c *conn, err error) bool {
 // returns the status and whether the connection may carry another
 // exchange.
 func (c *conn) roundTrip(raw []byte, noBody bool, deadline time.Time) (status int, keepAlive bool, err error) {
-	if err := c.nc.SetDeadline(deadline); err != nil {
-		return 0, false, noAnswer{err}
-	}
-	if _, err := c.nc.Write(raw); err != nil {
+	if err := c.send(raw, deadline); err != nil {
 		return 0, false, noAnswer{err}
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		return 0, false, noAnswer{err}
 	}
 	return readResponse(c.br, noBody)
+}
+
+// keptWarm is how long a connection may have been idle and still be
+// written to by its sender. The sender waits for the answer's arrival to
+// be signalled, and a connection the server closed while it was idle may
+// never signal anything again (a server closing with a lingering close
+// reads and drops the request, without a reset): written to the ordinary
+// way, it answers the first read with its end of file at once, and the
+// request is sent again on a new connection. Servers close idle
+// connections after seconds, not within one.
+const keptWarm = time.Second
+
+// send sets the exchange's deadline and writes raw. On plain TCP, on a
+// connection in steady use, it also waits for the answer to become
+// readable.
+func (c *conn) send(raw []byte, deadline time.Time) error {
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		return err
+	}
+	warm := deadline.Sub(c.lastDeadline) < keptWarm // deadlines are send times plus the timeout
+	c.lastDeadline = deadline
+	sent := 0
+	if c.sender != nil && warm {
+		var err error
+		if sent, err = c.sender.sendAndWait(raw); err != nil {
+			return err
+		}
+	}
+	if sent < len(raw) {
+		_, err := c.nc.Write(raw[sent:])
+		return err
+	}
+	return nil
 }
 
 // protocolError is an answer that is not HTTP/1.x as this client reads it.

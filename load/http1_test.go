@@ -2,12 +2,16 @@ package load
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestReadResponse(t *testing.T) {
@@ -163,6 +167,73 @@ func TestWeightedOrder(t *testing.T) {
 	for _, tc := range cases {
 		if got := weightedOrder(slices.Clone(tc.weights)); !slices.Equal(got, tc.want) {
 			t.Errorf("weights %v: order %v, want %v", tc.weights, got, tc.want)
+		}
+	}
+}
+
+// TestIdleConnectionClosedWithoutReset: a server that closed a kept-alive
+// connection while it was idle, and drops what it reads afterwards instead
+// of resetting the connection (a lingering close), signals nothing when the
+// next request comes. Written to after a second of idleness, the connection
+// shows its end of file at once, and the request goes on a new one.
+func TestIdleConnectionClosedWithoutReset(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" {
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+						_ = c.(*net.TCPConn).CloseWrite()
+						_, _ = io.Copy(io.Discard, br) // lingers
+						return
+					}
+				}
+			}()
+		}
+	}()
+	g, err := New(Config{Targets: []Target{{URL: "http://" + l.Addr().String() + "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g.runCtx = ctx // as Run sets it
+	defer g.pools[0].closeIdle()
+	now := time.Now()
+	for i, deadline := range []time.Time{now.Add(time.Second), now.Add(time.Second + keptWarm)} {
+		start := time.Now()
+		if status, err := g.exchange(ctx, &g.requests[0], deadline); err != nil || status != 200 {
+			t.Fatalf("exchange %d: %d, %v", i, status, err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("exchange %d took %s", i, d)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -398,6 +399,25 @@ func TestRequestsCarryMethodHeadersAndBody(t *testing.T) {
 	})
 	if st.Requests == 0 || good.Load() != st.Requests || st.Status[201] != st.Requests {
 		t.Errorf("%d of %d requests arrived as sent; %s", good.Load(), st.Requests, st.Describe())
+	}
+}
+
+// TestLargeBody: a body larger than the socket's buffer cannot be written
+// at once; the rest is written after the first part.
+func TestLargeBody(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef", 1<<18) // 4 MiB
+	var good atomic.Int64
+	s := newServer(t, func(_ http.ResponseWriter, r *http.Request) {
+		if b, _ := io.ReadAll(r.Body); string(b) == body {
+			good.Add(1)
+		}
+	})
+	st := run(t, load.Config{
+		Targets:     []load.Target{{URL: s.URL, Method: http.MethodPost, Body: body}},
+		Concurrency: 1, Duration: 300 * time.Millisecond,
+	})
+	if st.Requests < 2 || good.Load() != st.Requests || st.OK != st.Requests {
+		t.Errorf("%d of %d bodies arrived whole; %s %v", good.Load(), st.Requests, st.Describe(), st.ErrorExamples)
 	}
 }
 
