@@ -22,8 +22,7 @@ func TestCorrupt(t *testing.T) {
 		name := map[bool]string{true: "fixChecksum", false: "badChecksum"}[fix]
 		t.Run(name, func(t *testing.T) {
 			l := newLab(t)
-			udpEcho(t, l.nsB, l.addrB+":7")
-			c := udpClient(t, l.nsA, l.addrB+":7")
+			c := echoPath(t, l)
 			inject(t, "network.corrupt", &network.CorruptParams{Corrupt: 10, FixChecksum: fix, Backend: network.Auto, Filter: filter("out")}, l.target())
 			s := echoBurst(t, c, 3000, 64, 3000)
 			if fix {
@@ -40,8 +39,7 @@ func TestCorrupt(t *testing.T) {
 // TestDuplicate sends 10% of a's datagrams twice.
 func TestDuplicate(t *testing.T) {
 	l := newLab(t)
-	udpEcho(t, l.nsB, l.addrB+":7")
-	c := udpClient(t, l.nsA, l.addrB+":7")
+	c := echoPath(t, l)
 	inject(t, "network.duplicate", &network.DuplicateParams{Duplicate: 10, Backend: network.Auto, Filter: filter("out")}, l.target())
 	s := echoBurst(t, c, 3000, 32, 3000)
 	within(t, "duplicated (%)", 100*float64(s.dups)/float64(s.sent), 10, 3)

@@ -43,8 +43,7 @@ func TestLoss(t *testing.T) {
 	for _, backend := range []network.Backend{network.NFT, network.NFQueue} {
 		t.Run(string(backend), func(t *testing.T) {
 			l := newLab(t)
-			udpEcho(t, l.nsB, l.addrB+":7")
-			c := udpClient(t, l.nsA, l.addrB+":7")
+			c := echoPath(t, l)
 			inject(t, "network.loss", &network.LossParams{Loss: 20, Backend: backend, Filter: filter("out")}, l.target())
 			s := echoBurst(t, c, 4000, 32, 4000)
 			within(t, "loss (%)", 100*float64(s.sent-s.back)/float64(s.sent), 20, 3)

@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"slices"
 	"testing"
@@ -35,6 +36,19 @@ func rtts(t *testing.T, c *net.UDPConn, n int, timeout time.Duration) []time.Dur
 	return out
 }
 
+// echoPath starts a UDP echo on b and returns a's client to it, once a
+// round trip has gone through: the links are up and b's address resolved
+// before any fault is measured.
+func echoPath(t *testing.T, l *lab) *net.UDPConn {
+	t.Helper()
+	udpEcho(t, l.nsB, l.addrB+":7")
+	c := udpClient(t, l.nsA, l.addrB+":7")
+	if len(rtts(t, c, 5, time.Second)) == 0 {
+		t.Fatal("the lab's path from a to b carries nothing before any fault")
+	}
+	return c
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -52,14 +66,34 @@ func echoBurst(t *testing.T, c *net.UDPConn, n, size, rate int) echoStats {
 	got := make([]int, n)
 	damaged := 0
 	done := make(chan struct{})
+	// sent holds when the last datagram went out; echoes are collected
+	// until a second after it. A slow start (a loaded machine) or an ICMP
+	// error read from the connected socket does not end the collection.
+	sent := make(chan time.Time, 1)
 	go func() {
 		defer close(done)
 		buf := make([]byte, 2048)
+		end := time.Time{}
 		for {
-			c.SetReadDeadline(time.Now().Add(time.Second))
+			select {
+			case at := <-sent:
+				end = at.Add(time.Second)
+			default:
+			}
+			deadline := time.Now().Add(time.Second)
+			if !end.IsZero() {
+				if time.Now().After(end) {
+					return
+				}
+				deadline = end
+			}
+			c.SetReadDeadline(deadline)
 			k, err := c.Read(buf)
-			if err != nil {
+			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if err != nil {
+				continue
 			}
 			if k != size {
 				damaged++
@@ -83,6 +117,7 @@ func echoBurst(t *testing.T, c *net.UDPConn, n, size, rate int) echoStats {
 			time.Sleep(d)
 		}
 	}
+	sent <- time.Now()
 	<-done
 	s := echoStats{sent: n, damaged: damaged}
 	for _, k := range got {
