@@ -147,7 +147,8 @@ func (s *stream) Sample(series *journal.Series, smp journal.Sample) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	s.out.addEvent(protocol.RunEvent{AssignmentID: s.e.asg.ID, RunID: s.e.runID, Seq: s.seq, Check: series.Check, SeriesKind: series.Kind, Sample: b})
+	s.out.addEvent(protocol.RunEvent{AssignmentID: s.e.asg.ID, RunID: s.e.runID, Seq: s.seq, Check: series.Check, SeriesKind: series.Kind,
+		Measure: series.Measure, Unit: series.Unit, Tolerance: series.Tolerance, Sample: b})
 }
 
 // end queues the last event of the assignment, carrying its journal.

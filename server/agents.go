@@ -206,13 +206,15 @@ func (s *Server) ingest(ctx context.Context, agent string, p protocol.Poll, now 
 	return changed, streamed, err
 }
 
-// agentSample stores an agent's sample like the server's own (sink.Sample).
+// agentSample stores an agent's sample like the server's own (sink.Sample),
+// with its series' measure, unit and tolerance.
 func agentSample(e protocol.RunEvent) (json.RawMessage, error) {
 	var smp journal.Sample
 	if err := json.Unmarshal(e.Sample, &smp); err != nil {
 		return nil, err
 	}
-	return json.Marshal(sampleEvent{Type: "sample", Check: e.Check, Kind: e.SeriesKind, Sample: smp})
+	return json.Marshal(sampleEvent{Type: "sample", Check: e.Check, Kind: e.SeriesKind,
+		Measure: e.Measure, Unit: e.Unit, Tolerance: e.Tolerance, Sample: smp})
 }
 
 // pollReply is what the agent must be told: halt-all (once, and alone),

@@ -96,6 +96,7 @@ func TestAgentProtocol(t *testing.T) {
 				t.Fatalf("acknowledged assignment sent again: %+v", reply)
 			}
 			sample := protocol.RunEvent{AssignmentID: asg.ID, RunID: asg.RunID, Seq: 4, Check: "up", SeriesKind: "hypothesis",
+				Measure: "latency", Unit: "s", Tolerance: "< 300ms",
 				Sample: json.RawMessage(`{"at":0.3,"phase":"during","ok":false,"took":0.01,"failures":["status 500"]}`)}
 			a.poll(protocol.Poll{Running: []string{asg.ID}, Events: append(evs, event(t, a, asg, 3, journal.Recovered, "out"), sample), Wait: protocol.Duration(50 * time.Millisecond)})
 			stored, err := e.st.RunEvents(t.Context(), run.ID, 0, 100)
@@ -103,7 +104,7 @@ func TestAgentProtocol(t *testing.T) {
 				t.Fatalf("stored events %d %v", len(stored), err)
 			}
 			var smp sampleEvent
-			if err := json.Unmarshal(stored[3].Event, &smp); err != nil || smp.Type != "sample" || smp.Check != "up" || smp.Sample.OK || smp.Sample.Failures[0] != "status 500" {
+			if err := json.Unmarshal(stored[3].Event, &smp); err != nil || smp.Type != "sample" || smp.Check != "up" || smp.Measure != "latency" || smp.Unit != "s" || smp.Tolerance != "< 300ms" || smp.Sample.OK || smp.Sample.Failures[0] != "status 500" {
 				t.Fatalf("stored sample %s", stored[3].Event)
 			}
 			var v runView

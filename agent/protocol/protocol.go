@@ -97,9 +97,14 @@ type RunEvent struct {
 	Event json.RawMessage `json:"event,omitempty"`
 	// Sample is a check sample (a journal.Sample as JSON) of the series
 	// Check of kind SeriesKind ("hypothesis" or "stop"), so the server can
-	// chart an agent's run live.
+	// chart an agent's run live. Measure, Unit and Tolerance are the
+	// series' (journal.Series): what the chart plots, in which unit, and
+	// the tolerance line drawn over it.
 	Check      string          `json:"check,omitempty"`
 	SeriesKind string          `json:"seriesKind,omitempty"`
+	Measure    string          `json:"measure,omitempty"`
+	Unit       string          `json:"unit,omitempty"`
+	Tolerance  string          `json:"tolerance,omitempty"`
 	Sample     json.RawMessage `json:"sample,omitempty"`
 	// Journal is set on the last event of an assignment: the whole
 	// journal.Journal as JSON.

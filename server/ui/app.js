@@ -630,7 +630,6 @@ async function pageRun(ctx, id) {
         st.series.set(key, s);
       }
       const smp = ev.sample || {};
-      if (!s.measure) [s.measure, s.unit] = guessMeasure(smp);
       if (!s.byAgent.has(agent)) s.byAgent.set(agent, []);
       s.byAgent.get(agent).push(smp);
       st.lastAt = Math.max(st.lastAt, smp.at || 0);
@@ -814,17 +813,6 @@ async function follow(id, signal, onEvent, onEnd) {
     }
     await new Promise(res => setTimeout(res, 2000));
   }
-}
-
-// guessMeasure names what an agent's sample plots (agents send samples
-// without their series' measure): the value's key, in seconds for the
-// durations the probes measure.
-const DURATIONS = new Set(["latency", "duration", "p50", "p90", "p99", "p999", "max"]);
-function guessMeasure(smp) {
-  if (smp.value == null || !smp.values) return ["", ""];
-  const keys = Object.keys(smp.values).filter(k => smp.values[k] === smp.value);
-  const k = keys.find(k => DURATIONS.has(k)) || keys[0] || "";
-  return [k, DURATIONS.has(k) ? "s" : ""];
 }
 
 // faultWindows shades, per step and fault kind, from the first injection
