@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,17 +39,22 @@ func BenchmarkReadResponse(b *testing.B) {
 }
 
 // BenchmarkRecord is the statistics' cost per request, from every core at
-// once.
+// once, with one target and with several (each with figures of its own).
 func BenchmarkRecord(b *testing.B) {
-	r := newRecorder(5*time.Second, func(s int) bool { return s < 400 })
-	r.begin(time.Now())
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			now := time.Now()
-			r.record(now.Add(-300*time.Microsecond), now, 200, nil)
-		}
-	})
+	for _, targets := range []int{1, 3} {
+		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
+			r := newRecorder(5*time.Second, func(s int) bool { return s < 400 }, targets)
+			r.begin(time.Now())
+			var next atomic.Uint64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					now := time.Now()
+					r.record(int(next.Add(1)%uint64(targets)), now.Add(-300*time.Microsecond), now, 200, nil)
+				}
+			})
+		})
+	}
 }
 
 // cannedServer answers every request on a loopback connection with

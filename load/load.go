@@ -15,7 +15,8 @@
 // Targets are picked by weight in a fixed interleaved order (smooth
 // weighted round robin), so shares are exact over each cycle. Latencies go
 // into HdrHistograms, for the whole run and for a sliding window made of
-// ten rotating slots.
+// ten rotating slots; each target's latencies also go into a histogram of
+// its own for the whole run, when there are several.
 package load
 
 import (
@@ -46,6 +47,8 @@ const (
 
 // Target is a request the generator sends, with its share of the load.
 type Target struct {
+	// Name labels the target's figures (default: its method and URL).
+	Name    string
 	URL     string
 	Method  string // default GET
 	Headers http.Header
@@ -163,7 +166,7 @@ func New(cfg Config) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.rec = newRecorder(g.cfg.Window, g.cfg.Success)
+	g.rec = newRecorder(g.cfg.Window, g.cfg.Success, len(g.requests))
 	return g, nil
 }
 
@@ -294,10 +297,17 @@ func (g *Generator) pick() int {
 	return int(g.order[(g.next.Add(1)-1)%uint64(len(g.order))])
 }
 
-// Total returns the figures of the run so far.
+// Total returns the figures of the run so far, with each target's when
+// there are several.
 func (g *Generator) Total() Stats {
 	s := g.rec.totals(time.Now())
 	s.InFlight = g.inFlight.Load()
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		c := g.cfg.Targets[i]
+		t.Method, t.URL, t.Weight = cmp.Or(c.Method, http.MethodGet), c.URL, cmp.Or(c.Weight, 1)
+		t.Name = cmp.Or(c.Name, t.Method+" "+t.URL)
+	}
 	return s
 }
 
@@ -488,7 +498,7 @@ func (w *worker) send(ctx context.Context, j job) {
 	if err != nil && ended(ctx) {
 		return
 	}
-	g.rec.record(j.from, time.Now(), status, err)
+	g.rec.record(j.target, j.from, time.Now(), status, err)
 }
 
 // ended reports whether ctx is done, or past its deadline: a dial bounded

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -471,5 +472,66 @@ func TestRecentIsTheLastWindow(t *testing.T) {
 	}
 	if total.SuccessRatio < 0.3 || total.SuccessRatio > 0.7 {
 		t.Errorf("totals: %s", total.Describe())
+	}
+}
+
+func TestEachTargetsFigures(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/b" {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	})
+	type want struct {
+		name     string
+		weight   int
+		requests int64
+		status   map[int]int64
+		ratio    float64
+	}
+	cases := []struct {
+		name    string
+		targets []load.Target
+		want    []want // nil: no figures by target
+	}{
+		{"one target: the totals alone", []load.Target{{URL: s.URL + "/a"}}, nil},
+		{"weights 3:1", []load.Target{{URL: s.URL + "/a", Weight: 3}, {Name: "busy", URL: s.URL + "/b", Method: http.MethodPost}}, []want{
+			{"GET " + s.URL + "/a", 3, 30, map[int]int64{200: 30}, 1},
+			{"busy", 1, 10, map[int]int64{503: 10}, 0},
+		}},
+		{"equal weights", targets(s.URL+"/a", s.URL+"/b"), []want{
+			{"GET " + s.URL + "/a", 1, 20, map[int]int64{200: 20}, 1},
+			{"GET " + s.URL + "/b", 1, 20, map[int]int64{503: 20}, 0},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// 40 requests on schedule: whole cycles of every weighting.
+			st := run(t, load.Config{Targets: tc.targets, Rate: 200, Duration: 200 * time.Millisecond})
+			if st.Requests != 40 {
+				t.Fatalf("%d requests, want 40", st.Requests)
+			}
+			if len(st.Targets) != len(tc.want) {
+				t.Fatalf("%d targets' figures, want %d: %+v", len(st.Targets), len(tc.want), st.Targets)
+			}
+			var text strings.Builder
+			if err := st.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range tc.want {
+				got := st.Targets[i]
+				if got.Name != w.name || got.Weight != w.weight || got.Requests != w.requests || got.SuccessRatio != w.ratio || !maps.Equal(got.Status, w.status) {
+					t.Errorf("target %d: %+v, want %+v", i, got, w)
+				}
+				if got.Latency.P50 <= 0 || got.Latency.P99 < got.Latency.P50 || got.Latency.Max < got.Latency.P99 || got.Rate <= 0 {
+					t.Errorf("target %d: latency %+v, rate %.1f", i, got.Latency, got.Rate)
+				}
+				if !strings.Contains(text.String(), "\n"+w.name+" ") {
+					t.Errorf("the text has no line for %s:\n%s", w.name, text.String())
+				}
+			}
+			if tc.want == nil && strings.Contains(text.String(), "target") {
+				t.Errorf("a table of targets for one target:\n%s", text.String())
+			}
+		})
 	}
 }

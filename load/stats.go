@@ -44,6 +44,26 @@ type Stats struct {
 	// InFlight is the number of requests sent and not yet completed when
 	// the figures were taken.
 	InFlight int64 `json:"inFlight"`
+	// Targets are each target's figures, in the order of Config.Targets,
+	// when there are several (Generator.Total only).
+	Targets []TargetStats `json:"targets,omitempty"`
+}
+
+// TargetStats are one target's figures over the whole run: the figures of
+// Stats that a target has on its own.
+type TargetStats struct {
+	// Name is the target's Name, or its method and URL.
+	Name         string           `json:"name"`
+	Method       string           `json:"method"`
+	URL          string           `json:"url"`
+	Weight       int              `json:"weight"`
+	Requests     int64            `json:"requests"`
+	Rate         float64          `json:"rate"`
+	OK           int64            `json:"ok"`
+	SuccessRatio float64          `json:"successRatio"`
+	Status       map[int]int64    `json:"status,omitempty"`
+	Errors       map[string]int64 `json:"errors,omitempty"`
+	Latency      Latency          `json:"latency"`
 }
 
 // Latency summarises a latency distribution.
@@ -222,22 +242,31 @@ type slot struct {
 	tally
 }
 
-// recorder keeps the whole run's tally and a ring of slots for the sliding
-// window. One mutex guards it: recording is a few counter updates and two
-// histogram increments, far shorter than a request.
+// recorder keeps the whole run's tally, each target's when there are
+// several, and a ring of slots for the sliding window. One mutex guards it:
+// recording is a few counter updates and two or three histogram
+// increments, far shorter than a request.
 type recorder struct {
 	mu       sync.Mutex
 	start    time.Time
 	width    time.Duration // of a slot
 	total    tally
+	targets  []tally // by target; nil for a single target
 	slots    [windowSlots + 1]slot
 	scratch  tally // the merged window, reused
 	examples [numErrKinds]string
 	success  [maxStatus]bool
 }
 
-func newRecorder(window time.Duration, success func(int) bool) *recorder {
+// newRecorder returns a recorder for targets targets.
+func newRecorder(window time.Duration, success func(int) bool, targets int) *recorder {
 	r := &recorder{width: max(window/windowSlots, time.Millisecond), total: newTally(), scratch: newTally()}
+	if targets > 1 {
+		r.targets = make([]tally, targets)
+		for i := range r.targets {
+			r.targets[i] = newTally()
+		}
+	}
 	for i := range r.slots {
 		r.slots[i] = slot{epoch: -1, tally: newTally()}
 	}
@@ -254,9 +283,9 @@ func (r *recorder) begin(t time.Time) {
 	r.mu.Unlock()
 }
 
-// record adds the result of a request sent (or due) at from and completed
-// at done: an answer's status, or the error that stopped it.
-func (r *recorder) record(from, done time.Time, status int, err error) {
+// record adds the result of a request to target sent (or due) at from and
+// completed at done: an answer's status, or the error that stopped it.
+func (r *recorder) record(target int, from, done time.Time, status int, err error) {
 	kind := errNone
 	if err != nil {
 		kind = classify(err)
@@ -266,6 +295,9 @@ func (r *recorder) record(from, done time.Time, status int, err error) {
 	defer r.mu.Unlock()
 	ok := kind == errNone && r.success[status]
 	r.total.add(latency, status, kind, ok)
+	if r.targets != nil {
+		r.targets[target].add(latency, status, kind, ok)
+	}
 	epoch := int64(done.Sub(r.start) / r.width)
 	s := &r.slots[epoch%int64(len(r.slots))]
 	if s.epoch != epoch {
@@ -285,7 +317,16 @@ func (r *recorder) totals(now time.Time) Stats {
 	if r.start.IsZero() {
 		return Stats{}
 	}
-	return r.total.stats(now.Sub(r.start), &r.examples)
+	span := now.Sub(r.start)
+	s := r.total.stats(span, &r.examples)
+	for i := range r.targets {
+		ts := r.targets[i].stats(span, &r.examples)
+		s.Targets = append(s.Targets, TargetStats{
+			Requests: ts.Requests, Rate: ts.Rate, OK: ts.OK, SuccessRatio: ts.SuccessRatio,
+			Status: ts.Status, Errors: ts.Errors, Latency: ts.Latency,
+		})
+	}
+	return s
 }
 
 // window returns the figures of the last window up to now: the current

@@ -17,7 +17,7 @@ func defaultSuccess(status int) bool { return status >= 200 && status < 400 }
 func TestWindowSlides(t *testing.T) {
 	start := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return start.Add(d) }
-	r := newRecorder(time.Second, defaultSuccess) // slots of 100ms
+	r := newRecorder(time.Second, defaultSuccess, 1) // slots of 100ms
 	r.begin(start)
 	// 0-1s: 100 fast successes; 1-2s: 50 slow failures. The ring keeps
 	// only a window, so results are recorded as time goes on.
@@ -36,7 +36,7 @@ func TestWindowSlides(t *testing.T) {
 	recordUntil := func(now time.Time) {
 		for len(results) > 0 && !results[0].done.After(now) {
 			res := results[0]
-			r.record(res.done.Add(-res.latency), res.done, res.status, nil)
+			r.record(0, res.done.Add(-res.latency), res.done, res.status, nil)
 			results = results[1:]
 		}
 	}
@@ -83,13 +83,13 @@ func TestWindowSlides(t *testing.T) {
 }
 
 func TestPercentiles(t *testing.T) {
-	r := newRecorder(time.Second, defaultSuccess)
+	r := newRecorder(time.Second, defaultSuccess, 1)
 	start := time.Unix(1000, 0)
 	r.begin(start)
 	// 1ms, 2ms, … 1000ms, once each.
 	for i := 1; i <= 1000; i++ {
 		d := time.Duration(i) * time.Millisecond
-		r.record(start, start.Add(d), 200, nil)
+		r.record(0, start, start.Add(d), 200, nil)
 	}
 	l := r.totals(start.Add(time.Second)).Latency
 	for _, c := range []struct {
