@@ -27,6 +27,26 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // Parse decodes and validates a document held in memory; file names it in
 // errors.
 func Parse(data []byte, file string, cat Catalog) (*Experiment, error) {
+	root, err := parseDocument(data, file, "experiment")
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{File: file, Catalog: cat}
+	x := &Experiment{File: file}
+	x.Secrets = substitute(d, root)
+	d.Decode(root, "", x)
+	if len(d.errs) == 0 || x.APIVersion != "" {
+		validate(d, x, root)
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// parseDocument parses the one YAML (or JSON) document data holds; what
+// names what a file holds, for the error when it holds several.
+func parseDocument(data []byte, file, what string) (*yaml.Node, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -43,19 +63,9 @@ func Parse(data []byte, file string, cat Catalog) (*Experiment, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: file, Line: extra.Line, Column: extra.Column, Msg: "more than one document in the file; put one experiment per file"}}
+		return nil, Errors{{File: file, Line: extra.Line, Column: extra.Column, Msg: fmt.Sprintf("more than one document in the file; put one %s per file", what)}}
 	}
-	d := &Decoder{File: file, Catalog: cat}
-	x := &Experiment{File: file}
-	x.Secrets = substitute(d, &root)
-	d.Decode(&root, "", x)
-	if len(d.errs) == 0 || x.APIVersion != "" {
-		validate(d, x, &root)
-	}
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
-	return x, nil
+	return &root, nil
 }
 
 var refRE = regexp.MustCompile(`\$\{([A-Za-z0-9_.:-]+)\}`)

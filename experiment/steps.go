@@ -175,20 +175,38 @@ func reportFieldErrors(d *Decoder, err error, params, fallback *yaml.Node, path,
 		}
 		n := params
 		for part := range strings.SplitSeq(fe.Field, ".") {
-			if k := mapKey(n, part); k != nil {
-				n = mapValue(n, part)
-				if n == nil {
-					n = k
-				}
-			} else {
+			next := fieldNode(n, part)
+			if next == nil {
 				break
 			}
+			n = next
 		}
 		if n == nil {
 			n = fallback
 		}
 		d.Errorf(n, join(path, fe.Field), "%s", fe.Msg)
 	}
+}
+
+// fieldNode returns the node of one part of a field's path inside n: a key
+// ("rate"), or a key and list indexes ("targets[1]"); nil if n has none.
+func fieldNode(n *yaml.Node, part string) *yaml.Node {
+	name, indexes, _ := strings.Cut(part, "[")
+	v := mapValue(n, name)
+	if v == nil {
+		return nil
+	}
+	for idx := range strings.SplitSeq(indexes, "[") {
+		if idx == "" {
+			break
+		}
+		i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+		if err != nil || v.Kind != yaml.SequenceNode || i < 0 || i >= len(v.Content) {
+			return v
+		}
+		v = v.Content[i]
+	}
+	return v
 }
 
 var checkFields = []string{"name", "expect", "phases", "for", "every"}
@@ -260,11 +278,7 @@ func (c *Check) DecodeNode(d *Decoder, n *yaml.Node, path string) {
 	}
 	info, _ := d.Catalog.Probe(c.Probe)
 	params := info.NewParams()
-	before := len(d.errs)
-	d.decode(probes[1], pp, reflectOf(params))
-	if v, ok := params.(Validator); ok && len(d.errs) == before {
-		reportFieldErrors(d, v.Validate(), probes[1], probes[0], pp, pp)
-	}
+	d.DecodeSettings(probes[1], probes[0], pp, params)
 	c.Params = params
 	if expectNode != nil {
 		c.decodeExpect(d, expectNode, join(path, "expect"), info)
