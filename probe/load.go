@@ -31,7 +31,8 @@ const (
 )
 
 // LoadParams are the settings of the load probe: one request (url, method,
-// headers, body) or several weighted ones (targets).
+// headers, body) or several weighted ones (targets). `faultline load
+// --scenario FILE` reads the same settings from a file.
 type LoadParams struct {
 	URL     string            `yaml:"url" json:"url,omitempty"`
 	Method  string            `yaml:"method" json:"method,omitempty"`
@@ -52,6 +53,8 @@ type LoadParams struct {
 
 // LoadTarget is one of several weighted requests.
 type LoadTarget struct {
+	// Name labels the target's figures (default: its method and URL).
+	Name    string            `yaml:"name" json:"name,omitempty"`
 	URL     string            `yaml:"url" json:"url" required:"true"`
 	Method  string            `yaml:"method" json:"method,omitempty"`
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
@@ -116,7 +119,7 @@ func (p *LoadParams) Validate() error {
 	if p.Timeout <= 0 {
 		errs = append(errs, experiment.FieldErrorf("timeout", "must be above zero, such as 2s"))
 	}
-	cfg, err := p.config()
+	cfg, err := p.Config()
 	switch {
 	case err != nil:
 		errs = append(errs, err)
@@ -136,8 +139,10 @@ func (p *LoadParams) fieldErrors(err error) error {
 	})
 }
 
-// config is the load generator's configuration for these settings.
-func (p *LoadParams) config() (load.Config, error) {
+// Config is the load generator's configuration for these settings. Its
+// one error is a FieldError for a bad expectStatus; Validate reports the
+// rest.
+func (p *LoadParams) Config() (load.Config, error) {
 	cfg := load.Config{
 		Rate:        p.Rate,
 		Concurrency: p.Concurrency,
@@ -148,7 +153,7 @@ func (p *LoadParams) config() (load.Config, error) {
 		cfg.Targets = []load.Target{{URL: p.URL, Method: p.Method, Headers: header(p.Headers), Body: p.Body}}
 	}
 	for _, t := range p.Targets {
-		cfg.Targets = append(cfg.Targets, load.Target{URL: t.URL, Method: t.Method, Headers: header(t.Headers), Body: t.Body, Weight: t.Weight})
+		cfg.Targets = append(cfg.Targets, load.Target{Name: t.Name, URL: t.URL, Method: t.Method, Headers: header(t.Headers), Body: t.Body, Weight: t.Weight})
 	}
 	if p.ExpectStatus != nil {
 		m, err := expect.Compile(expect.Number, p.ExpectStatus)
@@ -192,7 +197,7 @@ func loadRunFor(p *LoadParams) (*loadRun, error) {
 	if r, ok := loadRuns.m[p]; ok {
 		return r, nil
 	}
-	cfg, err := p.config()
+	cfg, err := p.Config()
 	if err != nil {
 		return nil, err
 	}
