@@ -119,11 +119,9 @@ func (p *LoadParams) Validate() error {
 	if p.Timeout <= 0 {
 		errs = append(errs, experiment.FieldErrorf("timeout", "must be above zero, such as 2s"))
 	}
-	cfg, err := p.Config()
-	switch {
-	case err != nil:
-		errs = append(errs, err)
-	case len(cfg.Targets) > 0:
+	cfg, err := p.Config() // its targets even when expectStatus is bad
+	errs = append(errs, err)
+	if len(cfg.Targets) > 0 {
 		errs = append(errs, p.fieldErrors(load.Check(cfg)))
 	}
 	return errors.Join(errs...)

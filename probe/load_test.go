@@ -179,6 +179,7 @@ func TestLoadProbeSettings(t *testing.T) {
 		{"closed without workers", `{load: {url: "http://127.0.0.1:1/", rate: 0, concurrency: 0}}`, []string{"load.concurrency: must be at least 1"}},
 		{"short window", `{load: {url: "http://127.0.0.1:1/", window: 10ms}}`, []string{"load.window: must be at least 100ms"}},
 		{"bad expectStatus", `{load: {url: "http://127.0.0.1:1/", expectStatus: fine}}`, []string{"load.expectStatus:", "want a status tolerance"}},
+		{"bad expectStatus beside a bad target", `{load: {targets: [{url: "ftp://127.0.0.1:1/"}], expectStatus: fine}}`, []string{"load.targets[0].url:", "load.expectStatus:"}},
 		{"unknown measure", `{load: {url: "http://127.0.0.1:1/"}, expect: {latency: "< 1s"}}`, []string{`the load probe does not measure "latency"`}},
 	})
 }
