@@ -1,25 +1,31 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/faultline-dev/faultline/expect"
+	"github.com/faultline-dev/faultline/experiment"
 	"github.com/faultline-dev/faultline/load"
+	"github.com/faultline-dev/faultline/probe"
 )
 
 type loadFlags struct {
+	scenario     string
 	rate         float64
 	duration     time.Duration
 	concurrency  int
@@ -35,7 +41,7 @@ type loadFlags struct {
 func newLoadCmd() *cobra.Command {
 	var f loadFlags
 	cmd := &cobra.Command{
-		Use:   "load URL",
+		Use:   "load {URL | --scenario FILE}",
 		Short: "Send HTTP load at a constant rate (or from N looping workers) and report latency percentiles",
 		Long: `Send HTTP/1.1 load to URL over kept-alive connections and report the
 request rate, the success ratio, status codes, errors and latency percentiles.
@@ -46,15 +52,35 @@ worker counts its latency from when it was due, so a stalled server shows in
 the percentiles. With --rate 0 (the closed model) --concurrency workers each
 send their next request as soon as the previous one is answered.
 
+--scenario FILE reads the request, or several weighted ones, from a YAML or
+JSON file holding the settings of the load probe (url, method, headers, body
+or targets: [{name, url, method, headers, body, weight}]; rate, concurrency,
+timeout, expectStatus; window is the probe's and is not used here), so a
+scenario moves unchanged between this command and an experiment's load
+check. Flags given explicitly override the file, keys it leaves out take
+the flags' defaults, and --header adds to every target. With several
+targets the summary gives each one's figures too (name, or method and URL).
+
 A live progress line goes to stderr on a terminal; the summary goes to stdout
 (JSON with --json; latencies in nanoseconds). Ctrl-C stops early and still
 prints the summary.`,
 		Example: `  faultline load http://127.0.0.1:8080/ --rate 200 --duration 30s
   faultline load http://127.0.0.1:8080/ --rate 0 --concurrency 32 --duration 10s --json
-  faultline load http://127.0.0.1:8080/orders --method POST --header 'Content-Type: application/json' --body '{"sku": 1}'`,
-		Args: cobra.ExactArgs(1),
+  faultline load http://127.0.0.1:8080/orders --method POST --header 'Content-Type: application/json' --body '{"sku": 1}'
+  faultline load --scenario examples/load/shop-mix.yaml --rate 100 --duration 30s`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) > 1:
+				return fmt.Errorf("accepts one URL, received %d arguments", len(args))
+			case len(args) == 1 && f.scenario != "":
+				return fmt.Errorf("give a URL or --scenario, not both: the scenario names its own url or targets")
+			case len(args) == 0 && f.scenario == "":
+				return fmt.Errorf("give a URL to load, or --scenario FILE")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.config(args[0])
+			cfg, err := f.config(cmd.Flags(), args)
 			if err != nil {
 				return usageError(err)
 			}
@@ -62,7 +88,7 @@ prints the summary.`,
 			cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			g, err := load.New(cfg)
 			if err != nil {
-				return usageError(flagErrors(err))
+				return usageError(f.renameFields(cmd.Flags(), err))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -72,85 +98,168 @@ prints the summary.`,
 			} else {
 				total = g.Run(ctx)
 			}
-			return f.write(cmd.OutOrStdout(), args[0], cfg, total)
+			return f.write(cmd.OutOrStdout(), cfg, total)
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&f.scenario, "scenario", "", "YAML or JSON file with the load probe's settings: url or weighted targets, rate, concurrency, …")
 	fl.Float64Var(&f.rate, "rate", 50, "requests per second (open model); 0 selects the closed model")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to send load")
 	fl.IntVar(&f.concurrency, "concurrency", 1, "closed model: workers each looping; open model: workers started up front")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", 0, "open model: cap on requests awaiting an answer (default: rate × timeout, at most 10000)")
 	fl.DurationVar(&f.timeout, "timeout", load.DefaultTimeout, "bound on each request, to the last byte of the answer")
 	fl.StringVar(&f.method, "method", http.MethodGet, "request method")
-	fl.StringArrayVar(&f.headers, "header", nil, "request header as 'Name: value' (repeatable)")
+	fl.StringArrayVar(&f.headers, "header", nil, "request header as 'Name: value' (repeatable; with a scenario, added to every target)")
 	fl.StringVar(&f.body, "body", "", "request body")
 	fl.StringVar(&f.expectStatus, "expect-status", "", "statuses that count as success: 200, 2xx, 200-299 or 200,204 (default 2xx and 3xx)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON")
 	return cmd
 }
 
-// config turns the flags into a load configuration.
-func (f *loadFlags) config(url string) (load.Config, error) {
-	cfg := load.Config{
-		Targets:     []load.Target{{URL: url, Method: f.method, Body: f.body, Headers: http.Header{}}},
+// settingFlags are the flags that set a load probe setting, by setting.
+var settingFlags = map[string]string{
+	"method":       "method",
+	"body":         "body",
+	"rate":         "rate",
+	"concurrency":  "concurrency",
+	"timeout":      "timeout",
+	"expectStatus": "expect-status",
+}
+
+// given reports whether the flag called name applies: every flag does
+// without a scenario, and only those given explicitly with one.
+func (f *loadFlags) given(fs *pflag.FlagSet, name string) bool {
+	return f.scenario == "" || fs.Changed(name)
+}
+
+// config turns the scenario, if any, and the flags into a load
+// configuration, through the load probe's settings.
+func (f *loadFlags) config(fs *pflag.FlagSet, args []string) (load.Config, error) {
+	p := probe.LoadParams{
 		Rate:        f.rate,
 		Concurrency: f.concurrency,
-		MaxInFlight: f.maxInFlight,
-		Duration:    f.duration,
-		Timeout:     f.timeout,
-		Window:      time.Second, // for the progress line
+		Timeout:     experiment.Duration(f.timeout),
+		Window:      experiment.Duration(time.Second), // for the progress line
+	}
+	if f.scenario != "" {
+		if err := experiment.LoadSettings(f.scenario, &p); err != nil {
+			if errs, ok := errors.AsType[experiment.Errors](err); ok {
+				return load.Config{}, fmt.Errorf("invalid scenario:\n%w", errs)
+			}
+			return load.Config{}, err
+		}
+	} else {
+		p.URL = args[0]
 	}
 	if f.duration <= 0 {
-		return cfg, fmt.Errorf("--duration must be above zero, such as 30s")
+		return load.Config{}, fmt.Errorf("--duration must be above zero, such as 30s")
 	}
-	if f.concurrency < 1 {
-		return cfg, fmt.Errorf("--concurrency must be at least 1")
+	if f.given(fs, "method") {
+		p.Method = f.method
 	}
-	if f.timeout <= 0 {
-		return cfg, fmt.Errorf("--timeout must be above zero, such as 5s")
+	if f.given(fs, "body") {
+		p.Body = f.body
 	}
-	for _, h := range f.headers {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(name) == "" {
-			return cfg, fmt.Errorf("--header %q: want 'Name: value'", h)
-		}
-		cfg.Targets[0].Headers.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	if fs.Changed("rate") {
+		p.Rate = f.rate
+	}
+	if fs.Changed("concurrency") {
+		p.Concurrency = f.concurrency
+	}
+	if fs.Changed("timeout") {
+		p.Timeout = experiment.Duration(f.timeout)
 	}
 	if f.expectStatus != "" {
-		var src any = f.expectStatus
+		p.ExpectStatus = f.expectStatus
 		if parts := strings.Split(f.expectStatus, ","); len(parts) > 1 {
 			list := make([]any, len(parts))
-			for i, p := range parts {
-				list[i] = strings.TrimSpace(p)
+			for i, part := range parts {
+				list[i] = strings.TrimSpace(part)
 			}
-			src = list
+			p.ExpectStatus = list
 		}
-		m, err := expect.Compile(expect.Number, src)
-		if err != nil {
-			return cfg, fmt.Errorf("--expect-status: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return load.Config{}, f.renameFields(fs, err)
+	}
+	cfg, err := p.Config()
+	if err != nil {
+		return cfg, f.renameFields(fs, err)
+	}
+	cfg.Duration, cfg.MaxInFlight, cfg.Window = f.duration, f.maxInFlight, time.Second
+	seen := map[string]bool{}
+	for _, h := range f.headers {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return cfg, fmt.Errorf("--header %q: want 'Name: value'", h)
 		}
-		cfg.Success = func(status int) bool { return m.Match(float64(status)) }
+		for _, t := range cfg.Targets {
+			if !seen[name] {
+				t.Headers.Del(name) // the flag overrides the scenario's header
+			}
+			t.Headers.Add(name, strings.TrimSpace(value))
+		}
+		seen[name] = true
 	}
 	return cfg, nil
 }
 
-// flagErrors renames the fields load.New names after the flags that set
-// them.
-func flagErrors(err error) error {
-	return load.MapFieldErrors(err, func(field, msg string) error {
-		name := strings.TrimPrefix(field, "targets[0].")
+// renameFields names the fields of the problems in err as the user gave
+// them: after the flags that set them, or in the scenario.
+func (f *loadFlags) renameFields(fs *pflag.FlagSet, err error) error {
+	var out []error
+	for _, e := range flatten(err) {
+		var (
+			fe *experiment.FieldError
+			le *load.FieldError
+		)
 		switch {
-		case name == "url":
-			name = "URL"
-		case strings.HasPrefix(name, "headers."):
-			name = "--header " + strings.TrimPrefix(name, "headers.")
-		case name == "maxInFlight":
-			name = "--max-in-flight"
-		default:
-			name = "--" + name
+		case errors.As(e, &fe):
+			e = fmt.Errorf("%s: %s", f.fieldName(fs, fe.Field), fe.Msg)
+		case errors.As(e, &le):
+			e = fmt.Errorf("%s: %s", f.fieldName(fs, le.Field), le.Msg)
 		}
-		return fmt.Errorf("%s: %s", name, msg)
-	})
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// fieldName names a load probe setting (or load.Config field) after the flag
+// or argument that set it, or else as a field of the scenario.
+func (f *loadFlags) fieldName(fs *pflag.FlagSet, field string) string {
+	if f.scenario == "" {
+		field = strings.TrimPrefix(field, "targets[0].")
+	}
+	_, header, isHeader := strings.Cut(field, "headers.")
+	switch {
+	case field == "url" && f.scenario == "":
+		return "URL"
+	case isHeader && slices.ContainsFunc(f.headers, func(h string) bool {
+		name, _, _ := strings.Cut(h, ":")
+		return http.CanonicalHeaderKey(strings.TrimSpace(name)) == http.CanonicalHeaderKey(header)
+	}):
+		return "--header " + header
+	case field == "maxInFlight":
+		return "--max-in-flight"
+	}
+	if flag, ok := settingFlags[field]; ok && f.given(fs, flag) {
+		return "--" + flag
+	}
+	return f.scenario + ": " + field
+}
+
+// flatten lists the errors err joins (errors.Join), however nested.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 // runWithProgress runs g, rewriting a progress line on the terminal w every
@@ -175,16 +284,23 @@ func runWithProgress(ctx context.Context, g *load.Generator, w io.Writer) load.S
 
 // loadSummary is the JSON summary: what was asked, then the figures.
 type loadSummary struct {
-	URL         string  `json:"url"`
-	Method      string  `json:"method"`
+	Scenario    string  `json:"scenario,omitempty"`
+	URL         string  `json:"url,omitempty"`
+	Method      string  `json:"method,omitempty"`
 	Model       string  `json:"model"`
 	TargetRate  float64 `json:"targetRate,omitempty"`
 	Concurrency int     `json:"concurrency"`
 	load.Stats
 }
 
-func (f *loadFlags) write(w io.Writer, url string, cfg load.Config, total load.Stats) error {
-	s := loadSummary{URL: url, Method: f.method, Model: "closed", Concurrency: cfg.Concurrency, Stats: total}
+func (f *loadFlags) write(w io.Writer, cfg load.Config, total load.Stats) error {
+	s := loadSummary{Scenario: f.scenario, Model: "closed", Concurrency: cfg.Concurrency, Stats: total}
+	what := fmt.Sprintf("%d targets from %s", len(cfg.Targets), f.scenario)
+	if len(cfg.Targets) == 1 {
+		t := cfg.Targets[0]
+		s.URL, s.Method = t.URL, cmp.Or(t.Method, http.MethodGet)
+		what = s.Method + " " + s.URL
+	}
 	if cfg.Rate > 0 {
 		s.Model, s.TargetRate = "open", cfg.Rate
 	}
@@ -193,10 +309,10 @@ func (f *loadFlags) write(w io.Writer, url string, cfg load.Config, total load.S
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	what := fmt.Sprintf("closed model, %d workers", cfg.Concurrency)
+	model := fmt.Sprintf("closed model, %d workers", cfg.Concurrency)
 	if cfg.Rate > 0 {
-		what = fmt.Sprintf("open model, %g/s", cfg.Rate)
+		model = fmt.Sprintf("open model, %g/s", cfg.Rate)
 	}
-	fmt.Fprintf(w, "%s %s — %s for %s\n", f.method, url, what, f.duration)
+	fmt.Fprintf(w, "%s — %s for %s\n", what, model, f.duration)
 	return total.WriteText(w)
 }
