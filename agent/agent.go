@@ -65,7 +65,7 @@ const (
 type Config struct {
 	// Server is the control plane's base URL (http://host:7400).
 	Server string
-	// Token is a bearer token with the "agent" role.
+	// Token is a bearer token with the "agent" role, issued for Name.
 	Token string
 	// Name identifies the agent to the server across restarts (default:
 	// the hostname).

@@ -21,9 +21,11 @@ func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, c *caller) error
 }
 
 // tokenRequest creates a token; it expires after ExpiresIn when given.
+// An agent token names the one agent it may act as.
 type tokenRequest struct {
 	Name      string `json:"name"`
 	Role      string `json:"role"`
+	Agent     string `json:"agent,omitempty"`
 	ExpiresIn string `json:"expiresIn,omitempty"`
 }
 
@@ -46,8 +48,16 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, c *caller) 
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
+	switch {
+	case role == auth.Agent && req.Agent == "":
+		return errorf(http.StatusBadRequest, "an agent token is issued for one agent: give agent, the name that agent registers with (its --name, default its hostname)")
+	case role == auth.Agent && !validAgentName(req.Agent):
+		return errorf(http.StatusBadRequest, "agent %q: an agent name is 1 to 253 printable characters", req.Agent)
+	case role != auth.Agent && req.Agent != "":
+		return errorf(http.StatusBadRequest, "only agent tokens are bound to an agent: drop agent, or make the role agent")
+	}
 	now := utcNow()
-	tok := store.Token{ID: newID("tok"), Name: req.Name, Role: string(role), CreatedBy: c.actor(), Created: now}
+	tok := store.Token{ID: newID("tok"), Name: req.Name, Role: string(role), Agent: req.Agent, CreatedBy: c.actor(), Created: now}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
@@ -61,7 +71,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, c *caller) 
 	}
 	tok.Hash = hash
 	err = s.change(r.Context(), c, "token.create", "token/"+tok.ID, func(tx store.Store) (any, error) {
-		return map[string]any{"name": tok.Name, "role": tok.Role, "expires": tok.Expires}, tx.CreateToken(r.Context(), tok)
+		return map[string]any{"name": tok.Name, "role": tok.Role, "agent": tok.Agent, "expires": tok.Expires}, tx.CreateToken(r.Context(), tok)
 	})
 	if err != nil {
 		return err

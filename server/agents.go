@@ -10,12 +10,40 @@ import (
 
 	"github.com/faultline-dev/faultline/agent/protocol"
 	"github.com/faultline-dev/faultline/journal"
+	"github.com/faultline-dev/faultline/server/auth"
 	"github.com/faultline-dev/faultline/store"
 )
 
+// validAgentName reports whether name may name an agent: 1 to 253
+// printable characters.
+func validAgentName(name string) bool {
+	return name != "" && len(name) <= 253 && !strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+// actAs refuses an agent token used for an agent other than the one it
+// was issued for — one host impersonating another, to take its
+// assignments, report its results or keep its lease alive — with 403 and
+// an audit entry. Admin tokens may act as any agent.
+func (s *Server) actAs(ctx context.Context, c *caller, call, agent string) error {
+	if c.role != auth.Agent || c.token.Agent == agent {
+		return nil
+	}
+	details := map[string]string{"call": call, "tokenAgent": c.token.Agent}
+	if err := audit(ctx, s.st, c.actor(), "agent.refused", "agent/"+agent, details); err != nil {
+		s.log.Error("cannot audit a refused agent call", "agent", agent, "token", c.token.ID, "err", err)
+	}
+	s.log.Warn("agent call refused: the token is for another agent", "call", call, "agent", agent, "token", c.token.ID, "tokenAgent", c.token.Agent)
+	if c.token.Agent == "" {
+		return errorf(http.StatusForbidden, "token %q was issued before agent tokens were bound to an agent and may act as none: "+
+			"issue one per agent with POST /api/v1/tokens {\"role\": \"agent\", \"agent\": \"NAME\"}", c.token.Name)
+	}
+	return errorf(http.StatusForbidden, "token %q is for agent %q, not %q", c.token.Name, c.token.Agent, agent)
+}
+
 // register is the agent protocol's first call: the agent says who it is
 // (again, after a restart: it keeps its id) and what it recovered by
-// itself; the answer is its id, lease and poll wait.
+// itself; the answer is its id, lease and poll wait. An agent token
+// registers only the agent it was issued for.
 func (s *Server) register(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req protocol.Register
 	if err := decode(r, &req); err != nil {
@@ -24,10 +52,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, c *caller) err
 	if req.Name == "" {
 		req.Name = req.Hostname
 	}
-	if req.Name == "" || len(req.Name) > 253 || strings.ContainsFunc(req.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+	if !validAgentName(req.Name) {
 		return errorf(http.StatusBadRequest, "name the agent: a name (or hostname) of 1 to 253 printable characters")
 	}
 	ctx := r.Context()
+	if err := s.actAs(ctx, c, "register", req.Name); err != nil {
+		return err
+	}
 	now := utcNow()
 	var a store.Agent
 	err := s.change(ctx, c, "agent.register", "agent/"+req.Name, func(tx store.Store) (any, error) {
@@ -62,14 +93,27 @@ func recordRecovered(ctx context.Context, tx store.Store, agent string, rs []pro
 
 // poll is the agent's heartbeat and long poll: it stores what the agent
 // reports, then answers at once with work or halts, or holds the request
-// until there is some or the wait is over.
-func (s *Server) poll(w http.ResponseWriter, r *http.Request, _ *caller) error {
+// until there is some or the wait is over. An agent token polls only as
+// the agent it was issued for.
+func (s *Server) poll(w http.ResponseWriter, r *http.Request, c *caller) error {
 	id := r.PathValue("id")
 	var p protocol.Poll
 	if err := decode(r, &p); err != nil {
 		return err
 	}
 	ctx := r.Context()
+	if c.role == auth.Agent {
+		a, err := s.st.Agent(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, "unknown agent %s: register again", id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.actAs(ctx, c, "poll", a.Name); err != nil {
+			return err
+		}
+	}
 	news := s.hub.agent(id) // before reading the state, so nothing is missed
 	changed, streamed, err := s.ingest(ctx, id, p, utcNow())
 	if errors.Is(err, store.ErrNotFound) {

@@ -35,7 +35,7 @@ func TestAgentSeriesMatchLocal(t *testing.T) {
 	}
 
 	ctx, stop := context.WithCancel(context.Background())
-	a, err := agent.New(agent.Config{Server: e.url, Token: e.agent, Name: "real-1", StateDir: t.TempDir(),
+	a, err := agent.New(agent.Config{Server: e.url, Token: e.agentToken("real-1"), Name: "real-1", StateDir: t.TempDir(),
 		Features: []string{}, Logger: slog.New(slog.NewTextHandler(e.log, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -138,12 +138,20 @@ func (e *env) stop() {
 	e.srv = nil
 }
 
-// withTokens creates a runner, a viewer and an agent token.
+// withTokens creates a runner, a viewer and an agent token (for the
+// agent named "agent").
 func (e *env) withTokens() *env {
 	e.runner = e.newToken("runner", "runner", "")
 	e.viewer = e.newToken("viewer", "viewer", "")
-	e.agent = e.newToken("agent", "agent", "")
+	e.agent = e.agentToken("agent")
 	return e
+}
+
+// agentToken creates a token for the agent named name.
+func (e *env) agentToken(name string) string {
+	var tok newToken
+	e.do("POST", "/api/v1/tokens", e.admin, tokenRequest{Name: "agent " + name, Role: "agent", Agent: name}, http.StatusCreated, &tok)
+	return tok.Secret
 }
 
 func (e *env) newToken(name, role, expiresIn string) string {
@@ -403,7 +411,7 @@ type testAgent struct {
 
 func (e *env) newAgent(name string, labels map[string]string) *testAgent {
 	e.t.Helper()
-	a := &testAgent{e: e, name: name, token: e.agent}
+	a := &testAgent{e: e, name: name, token: e.agentToken(name)}
 	var reg protocol.Registered
 	e.do("POST", "/api/v1/agents/register", a.token, protocol.Register{Name: name, Hostname: name + ".test", Labels: labels, Version: "test"}, http.StatusOK, &reg)
 	if reg.AgentID == "" || time.Duration(reg.Lease) == 0 {

@@ -89,8 +89,8 @@ func (s *sqlStore) DeleteSchedule(ctx context.Context, id string) error {
 }
 
 func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.exec(ctx, `INSERT INTO tokens (id, name, role, hash, created_by, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, t.Role, t.Hash, t.CreatedBy, s.t(t.Created), s.t(t.Expires), s.t(t.Revoked))
+	_, err := s.exec(ctx, `INSERT INTO tokens (id, name, role, agent, hash, created_by, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, t.Role, t.Agent, t.Hash, t.CreatedBy, s.t(t.Created), s.t(t.Expires), s.t(t.Revoked))
 	if isUnique(err) {
 		return fmt.Errorf("token %q: %w", t.Name, ErrExists)
 	}
@@ -100,11 +100,11 @@ func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
 	return nil
 }
 
-const tokenColumns = `id, name, role, hash, created_by, created_at, expires_at, revoked_at`
+const tokenColumns = `id, name, role, agent, hash, created_by, created_at, expires_at, revoked_at`
 
 func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 	var t Token
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.CreatedBy, tm(&t.Created), tm(&t.Expires), tm(&t.Revoked))
+	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Agent, &t.Hash, &t.CreatedBy, tm(&t.Created), tm(&t.Expires), tm(&t.Revoked))
 	return t, err
 }
 

@@ -327,9 +327,12 @@ type Schedule struct {
 // Token is an API token's record. Hash is the hex SHA-256 of the secret;
 // the secret itself is never stored.
 type Token struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Agent is, for a token with the agent role, the one agent name it
+	// may register and poll as; "" for other roles.
+	Agent     string    `json:"agent,omitempty"`
 	Hash      string    `json:"-"`
 	CreatedBy string    `json:"createdBy"`
 	Created   time.Time `json:"created"`

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/faultline-dev/faultline/store"
 	"github.com/faultline-dev/faultline/store/pgtest"
@@ -394,7 +397,11 @@ func TestSchedulesTokensWebhooksAudit(t *testing.T) {
 		wantErr(t, err, store.ErrNotFound)
 		ok(t, s.RevokeToken(ctx, "t1", t0.Add(time.Minute)))
 		wantErr(t, s.RevokeToken(ctx, "t1", t0), store.ErrNotFound) // already revoked
-		if l := must(s.Tokens(ctx)); len(l) != 1 || !l[0].Revoked.Equal(t0.Add(time.Minute)) {
+		ok(t, s.CreateToken(ctx, store.Token{ID: "t2", Name: "db-1", Role: "agent", Agent: "db-1.zone-a", Hash: "def", CreatedBy: "admin", Created: t0.Add(time.Second)}))
+		if found := must(s.TokenByHash(ctx, "def")); found.Agent != "db-1.zone-a" {
+			t.Fatalf("agent token %+v", found)
+		}
+		if l := must(s.Tokens(ctx)); len(l) != 2 || !l[0].Revoked.Equal(t0.Add(time.Minute)) || l[0].Agent != "" || l[1].Agent != "db-1.zone-a" {
 			t.Fatalf("tokens %+v", l)
 		}
 
@@ -539,4 +546,64 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 	if msg := err.Error(); strings.Contains(msg, "secret") {
 		t.Fatalf("the password leaks into the error: %s", msg)
 	}
+}
+
+// Agent tokens made before tokens were bound to agents are bound by the
+// migration to the one name each registered, as the audit log says; a
+// token shared by several agents, or never used, stays unbound.
+func TestTokenAgentMigration(t *testing.T) {
+	for _, b := range []struct {
+		name, driver string
+		dialect      goose.Dialect
+		url          func(t *testing.T) string
+		dsn          func(url string) string
+	}{
+		{"sqlite", "sqlite", goose.DialectSQLite3, func(t *testing.T) string { return store.DefaultURL(t.TempDir()) },
+			func(url string) string { return strings.TrimPrefix(url, "sqlite://") }},
+		{"postgres", "pgx", goose.DialectPostgres, func(t *testing.T) string { return pgtest.URL(t) }, func(url string) string { return url }},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			url := b.url(t)
+			db, err := sql.Open(b.driver, b.dsn(url))
+			ok(t, err)
+			defer db.Close()
+			p, err := goose.NewProvider(b.dialect, db, os.DirFS(filepath.Join("migrations", b.name)))
+			ok(t, err)
+			_, err = p.UpTo(ctx, 1)
+			ok(t, err)
+			const at = "2026-05-04T09:00:00.000000Z"
+			for _, tk := range [][3]string{{"t-one", "one", "agent"}, {"t-shared", "shared", "agent"}, {"t-none", "none", "agent"}, {"t-admin", "admin", "admin"}} {
+				_, err := db.ExecContext(ctx, rebind(b.name, `INSERT INTO tokens (id, name, role, hash, created_by, created_at) VALUES (?, ?, ?, ?, 'server', ?)`),
+					tk[0], tk[1], tk[2], "hash-"+tk[0], at)
+				ok(t, err)
+			}
+			for _, a := range [][3]string{
+				{"one (t-one)", "agent.register", "agent/web-1"}, {"one (t-one)", "agent.register", "agent/web-1"},
+				{"one (t-one)", "agent.recovered", "fault/f1"},
+				{"shared (t-shared)", "agent.register", "agent/web-2"}, {"shared (t-shared)", "agent.register", "agent/web-3"},
+				{"admin (t-admin)", "agent.register", "agent/web-4"},
+			} {
+				_, err := db.ExecContext(ctx, rebind(b.name, `INSERT INTO audit (at, actor, action, object, details) VALUES (?, ?, ?, ?, '{}')`),
+					at, a[0], a[1], a[2])
+				ok(t, err)
+			}
+			s := open(t, url)
+			for hash, want := range map[string]string{"hash-t-one": "web-1", "hash-t-shared": "", "hash-t-none": "", "hash-t-admin": ""} {
+				if got := must(s.TokenByHash(ctx, hash)); got.Agent != want {
+					t.Errorf("%s: bound to %q, want %q", got.Name, got.Agent, want)
+				}
+			}
+		})
+	}
+}
+
+// rebind writes ? placeholders as PostgreSQL's $1, $2, … when needed.
+func rebind(dialect, query string) string {
+	if dialect != "postgres" {
+		return query
+	}
+	for n := 1; strings.Contains(query, "?"); n++ {
+		query = strings.Replace(query, "?", fmt.Sprintf("$%d", n), 1)
+	}
+	return query
 }

@@ -11,7 +11,9 @@
 //	POST /api/v1/agents/register          Register      -> Registered
 //	POST /api/v1/agents/{id}/poll          Poll          -> PollReply   (long poll, ≤ Wait)
 //
-// Both need a token with the "agent" role (or admin).
+// Both need a token with the "agent" role issued for the agent's name (an
+// agent token acts as that one agent: any other name, on register or on
+// the agent id's poll, is refused with 403), or an admin token.
 package protocol
 
 import (

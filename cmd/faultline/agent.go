@@ -29,8 +29,10 @@ the server for the lease, it halts its runs itself and every fault is
 recovered. Restarted after a crash, it first recovers what its ledger holds
 open. SIGINT or SIGTERM halts every run, recovers every fault, and stops.
 
-The token may also be given in $FAULTLINE_AGENT_TOKEN (a command line is
-visible to every user of the host).`,
+The token is an agent token issued for this agent's name (--name, default the
+hostname): POST /api/v1/tokens {"name": "…", "role": "agent", "agent": "NAME"}.
+It may also be given in $FAULTLINE_AGENT_TOKEN (a command line is visible to
+every user of the host).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Token == "" {
@@ -60,7 +62,7 @@ visible to every user of the host).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Server, "server", "", "the faultline server's URL (http://host:7400)")
-	f.StringVar(&cfg.Token, "token", "", "API token with the agent role (default $FAULTLINE_AGENT_TOKEN)")
+	f.StringVar(&cfg.Token, "token", "", "API token with the agent role, issued for --name (default $FAULTLINE_AGENT_TOKEN)")
 	f.StringToStringVar(&cfg.Labels, "labels", nil, "labels the server selects agents by (zone=a,role=db)")
 	f.StringVar(&cfg.Name, "name", "", "the agent's name, unique per agent (default the hostname)")
 	f.StringVar(&cfg.StateDir, "state-dir", filepath.Join(ledger.StateDir(), "agent"), "directory of the agent's ledger; one agent per directory")

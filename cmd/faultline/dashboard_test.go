@@ -88,11 +88,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the top bar says %q, want the admin token's name and role", who)
 	}
 
-	// Settings: an agent token, shown once, used to start a real agent.
+	// Settings: an agent token for dash-agent, shown once, used to start
+	// that agent.
 	b.do("open settings", chromedp.Click(`#nav a[data-page=settings]`))
 	b.wait("the token form", `document.querySelector("#token-form") !== null`, 5*time.Second)
-	b.do("create an agent token", chromedp.SendKeys("#tok-name", "dashboard-agent"), chromedp.SetValue("#tok-role", "agent"),
-		chromedp.Click(`#token-form button[type=submit]`))
+	b.do("choose the agent role", chromedp.SendKeys("#tok-name", "dashboard-agent"), chromedp.SetValue("#tok-role", "agent"))
+	b.eval(`document.querySelector("#tok-role").dispatchEvent(new Event("change"))`, nil)
+	b.do("create an agent token for dash-agent", chromedp.SendKeys("#tok-agent", "dash-agent"), chromedp.Click(`#token-form button[type=submit]`))
 	b.wait("the new secret", `document.querySelector("#new-secret") !== null`, 5*time.Second)
 	secret := b.text("#new-secret")
 	if !strings.HasPrefix(secret, "fl_") {

@@ -16,7 +16,8 @@ import (
 )
 
 // A fleet is one `faultline server` and three `faultline agent`s, each a
-// process of its own, each agent with a victim process of its own to pause
+// process of its own, each agent with an agent token issued for its name
+// and a victim process of its own to pause
 // (named by ${env:VICTIM} in the experiment, which each agent reads from
 // its own environment).
 type fleet struct {
@@ -30,6 +31,7 @@ type fleet struct {
 
 type fleetAgent struct {
 	name, zone string
+	token      string // an agent token issued for name
 	state      string
 	victim     *exec.Cmd
 	proc       *exec.Cmd
@@ -56,7 +58,7 @@ func startFleet(t *testing.T) *fleet {
 		name := fmt.Sprintf("fleet-%d", i+1)
 		frac := fmt.Sprintf("0.%09d", time.Now().UnixNano()%1e9)
 		victim := startVictim(t, frac)
-		a := &fleetAgent{name: name, zone: zone, state: t.TempDir(), victim: victim}
+		a := &fleetAgent{name: name, zone: zone, token: f.agentToken(name), state: t.TempDir(), victim: victim}
 		f.agents[name] = a
 		f.startAgent(a)
 	}
@@ -113,15 +115,30 @@ func (f *fleet) startServer() {
 	f.server = c
 }
 
+// agentToken issues an agent token for the agent named name, as an
+// operator does for each host.
+func (f *fleet) agentToken(name string) string {
+	var tok struct{ Secret string }
+	f.api("POST", "/api/v1/tokens", map[string]string{"name": name, "role": "agent", "agent": name}, http.StatusCreated, &tok)
+	return tok.Secret
+}
+
 func (f *fleet) startAgent(a *fleetAgent) {
-	c := exec.Command(bin, "agent", "--server", f.url, "--name", a.name, "--labels", "zone="+a.zone, "--state-dir", a.state)
-	c.Env = append(os.Environ(), "FAULTLINE_AGENT_TOKEN="+f.token, "VICTIM="+strings.Join(a.victim.Args, " ")+"$")
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c := f.agentCmd(a.name, a.zone, a.token, a.state)
+	c.Env = append(c.Env, "VICTIM="+strings.Join(a.victim.Args, " ")+"$")
 	if err := c.Start(); err != nil {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { c.Process.Signal(syscall.SIGTERM); c.Wait() })
 	a.proc = c
+}
+
+// agentCmd is `faultline agent` named name in zone, with token.
+func (f *fleet) agentCmd(name, zone, token, state string) *exec.Cmd {
+	c := exec.Command(bin, "agent", "--server", f.url, "--name", name, "--labels", "zone="+zone, "--state-dir", state)
+	c.Env = append(os.Environ(), "FAULTLINE_AGENT_TOKEN="+token)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return c
 }
 
 // api sends an authenticated request and decodes the answer.
@@ -240,6 +257,33 @@ func TestFleet(t *testing.T) {
 		}
 		f.startAgent(a)
 		f.waitRunning(10*time.Second, "fleet-3")
+	})
+
+	t.Run("an agent token acts as its own agent only", func(t *testing.T) {
+		// fleet-1's token, on a host that calls itself fleet-2.
+		c := f.agentCmd("fleet-2", "impostor", f.agents["fleet-1"].token, t.TempDir())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { c.Process.Signal(syscall.SIGTERM); c.Wait() }()
+		var refused []struct{ Actor, Object string }
+		pollUntil(t, 20*time.Second, "the impostor's registration refused and audited", func() bool {
+			f.api("GET", "/api/v1/audit?action=agent.refused", nil, http.StatusOK, &refused)
+			return len(refused) > 0
+		})
+		if r := refused[0]; r.Object != "agent/fleet-2" || !strings.HasPrefix(r.Actor, "fleet-1 (tok-") {
+			t.Fatalf("audited %+v", r)
+		}
+		var agents []struct {
+			Name   string
+			Labels map[string]string
+		}
+		f.api("GET", "/api/v1/agents", nil, http.StatusOK, &agents)
+		for _, a := range agents {
+			if a.Labels["zone"] == "impostor" {
+				t.Fatalf("the impostor changed agent %s", a.Name)
+			}
+		}
 	})
 
 	t.Run("the server killed mid-run: each agent recovers within its lease", func(t *testing.T) {

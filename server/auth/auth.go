@@ -2,8 +2,9 @@
 // random secret shown once; the store keeps only its SHA-256 (the secret
 // has 256 bits of entropy, so a fast hash is safe and lets the server find
 // a token by its hash). Roles are ordered viewer < runner < admin; the
-// agent role is apart: it may only speak the agent protocol, which admins
-// may also do.
+// agent role is apart: it may only speak the agent protocol, as the one
+// agent name its token was issued for (the server checks the name), while
+// admins may speak it as any agent.
 package auth
 
 import (
@@ -27,7 +28,8 @@ const (
 	Runner Role = "runner"
 	// Admin also manages tokens, webhooks, agents' labels and deletions.
 	Admin Role = "admin"
-	// Agent registers and polls as a host agent, nothing else.
+	// Agent registers and polls as the host agent its token names,
+	// nothing else.
 	Agent Role = "agent"
 )
 

@@ -951,7 +951,7 @@ async function pageAgents(ctx) {
           f.run ? [" · ", el("a", { href: "#/runs/" + enc(f.run), text: "run" })] : null))),
       el("td", { class: "small", text: a.version || "" }),
       el("td", { class: "small muted", text: (a.features || []).join(", ") }))));
-    if (!agents.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No agent has registered. Start one: faultline agent --server URL --token T --labels zone=a" })));
+    if (!agents.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No agent has registered. Make an agent token for its name in Settings, then start it: faultline agent --server URL --name NAME --token T --labels zone=a" })));
   }
   await load();
   ctx.every(3000, () => load().catch(() => {}));
@@ -1108,23 +1108,33 @@ async function pageSettings(ctx) {
   const name = el("input", { type: "text", id: "tok-name", required: true, placeholder: "ci-pipeline" });
   const role = el("select", { id: "tok-role" }, ["viewer", "runner", "admin", "agent"].map(r => el("option", { value: r, text: r })));
   role.value = "runner";
+  // An agent token acts as one agent: the name it registers with.
+  const agent = el("input", { type: "text", id: "tok-agent", placeholder: "the agent's --name or hostname" });
+  const agentField = el("div", { hidden: true }, el("label", { for: "tok-agent", text: "Agent" }), agent);
+  role.addEventListener("change", () => {
+    agentField.hidden = role.value !== "agent";
+    agent.required = role.value === "agent";
+  });
   const expires = el("input", { type: "text", id: "tok-expires", placeholder: "720h (empty: never)" });
   const shown = el("div", { id: "new-token", hidden: true });
   const form = el("form", { id: "token-form" }, el("div", { class: "row" },
     el("div", {}, el("label", { for: "tok-name", text: "Name" }), name),
     el("div", {}, el("label", { for: "tok-role", text: "Role" }), role),
+    agentField,
     el("div", {}, el("label", { for: "tok-expires", text: "Expires in" }), expires),
     el("button", { class: "primary", type: "submit", text: "Create token" })));
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     try {
-      const t = await api("POST", "/tokens", { name: name.value.trim(), role: role.value, expiresIn: expires.value.trim() || undefined });
+      const t = await api("POST", "/tokens", { name: name.value.trim(), role: role.value,
+        agent: role.value === "agent" ? agent.value.trim() : undefined, expiresIn: expires.value.trim() || undefined });
       const list = await api("GET", "/tokens");
       drawTokens(list);
       shown.hidden = false;
-      shown.replaceChildren(el("p", {}, "Token ", el("strong", { text: t.name }), " (" + t.role + ") — copy it now, it is not shown again:"),
+      shown.replaceChildren(el("p", {}, "Token ", el("strong", { text: t.name }), " (" + t.role + (t.agent ? " for agent " + t.agent : "") + ") — copy it now, it is not shown again:"),
         el("div", { id: "new-secret", class: "secret", text: t.secret }));
       name.value = "";
+      agent.value = "";
     } catch (e) { toast("Not created: " + e.message, true); }
   });
   const body = el("tbody");
@@ -1133,7 +1143,7 @@ async function pageSettings(ctx) {
       const state = t.revoked ? "revoked" : t.expires && Date.parse(t.expires) <= Date.now() ? "expired" : "active";
       return el("tr", { "data-token": t.name },
         el("td", {}, el("strong", { text: t.name }), el("div", { class: "small muted mono", text: t.id })),
-        el("td", { text: t.role }),
+        el("td", {}, t.role, t.agent ? el("div", { class: "small muted mono", text: t.agent }) : null),
         el("td", { class: "small", text: t.createdBy }),
         el("td", { class: "nowrap" }, when(t.created)),
         el("td", { class: "nowrap" }, t.expires ? when(t.expires) : el("span", { class: "muted", text: "never" })),
