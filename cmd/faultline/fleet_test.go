@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faultline-dev/faultline/journal"
 )
 
 // A fleet is one `faultline server` and three `faultline agent`s, each a
@@ -48,6 +52,23 @@ spec:
       fault: process.pause
       target: {process: {cmdline: "${env:VICTIM}"}}
       duration: DURATION
+`
+
+// fleetMeasured has a check whose series has a measure, a unit and a
+// tolerance; URL is a page on loopback.
+const fleetMeasured = `apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: fleet-measured}
+spec:
+  hypothesis:
+    every: 100ms
+    checks:
+      - name: the page answers fast
+        http: {url: "URL", timeout: 1s}
+        expect: {status: 200, latency: "< 2s"}
+  method:
+    - name: settle
+      wait: 600ms
 `
 
 func startFleet(t *testing.T) *fleet {
@@ -286,6 +307,59 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("a run on an agent has the series of a local run", func(t *testing.T) {
+		page := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		defer page.Close()
+		doc := strings.ReplaceAll(fleetMeasured, "URL", page.URL)
+		file := filepath.Join(t.TempDir(), "measured.yaml")
+		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		run := exec.Command(bin, "run", "--quiet", "--journal", filepath.Join(dir, "journal.json"), "--ledger", filepath.Join(dir, "ledger.jsonl"), file)
+		if out, err := run.CombinedOutput(); err != nil {
+			t.Fatalf("faultline run: %v\n%s", err, out)
+		}
+		var local journal.Journal
+		b, err := os.ReadFile(filepath.Join(dir, "journal.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &local); err != nil {
+			t.Fatal(err)
+		}
+
+		f.api("POST", "/api/v1/experiments", map[string]string{"document": doc}, http.StatusCreated, nil)
+		var r struct{ ID string }
+		f.api("POST", "/api/v1/runs", map[string]any{"experiment": "fleet-measured", "agents": map[string]any{"labels": map[string]string{"zone": "b"}}}, http.StatusCreated, &r)
+		pollUntil(t, 30*time.Second, "the run on fleet-3 ended", func() bool { s := f.status(r.ID); return s != "running" && s != "pending" })
+		var merged journal.Journal
+		f.api("GET", "/api/v1/runs/"+r.ID+"/journal", nil, http.StatusOK, &merged)
+
+		if len(local.Checks) != 1 || len(merged.Checks) != 1 {
+			t.Fatalf("series: local %d, on the agent %d", len(local.Checks), len(merged.Checks))
+		}
+		l, m := local.Checks[0], merged.Checks[0]
+		if l.Measure != "latency" || l.Unit != "s" || l.Tolerance != "< 2s" {
+			t.Fatalf("local series %+v", l)
+		}
+		if m.Check != "fleet-3/"+l.Check || m.Kind != l.Kind || m.Measure != l.Measure || m.Unit != l.Unit || m.Tolerance != l.Tolerance || len(m.Samples) == 0 {
+			t.Fatalf("series on the agent %q %s %q %q %q (%d samples), local %q %s %q %q %q",
+				m.Check, m.Kind, m.Measure, m.Unit, m.Tolerance, len(m.Samples), l.Check, l.Kind, l.Measure, l.Unit, l.Tolerance)
+		}
+		// The samples the agent streamed while it ran, which the
+		// dashboard charts live, say the same.
+		samples := f.samples(r.ID)
+		if len(samples) == 0 {
+			t.Fatal("the agent streamed no sample")
+		}
+		for _, smp := range samples {
+			if smp.Check != l.Check || smp.Kind != l.Kind || smp.Measure != l.Measure || smp.Unit != l.Unit || smp.Tolerance != l.Tolerance {
+				t.Fatalf("streamed sample %+v, local series %q %s %q %q %q", smp, l.Check, l.Kind, l.Measure, l.Unit, l.Tolerance)
+			}
+		}
+	})
+
 	t.Run("the server killed mid-run: each agent recovers within its lease", func(t *testing.T) {
 		f.waitAgents(3)
 		f.run("60s", nil, "all")
@@ -296,6 +370,43 @@ func TestFleet(t *testing.T) {
 		f.waitRunning(fleetLease+5*time.Second, "fleet-1", "fleet-2", "fleet-3")
 		t.Logf("every agent recovered %s after the server died (lease %s)", time.Since(killed).Round(10*time.Millisecond), fleetLease)
 	})
+}
+
+// streamedSample is a sample event as the server streams it.
+type streamedSample struct{ Check, Kind, Measure, Unit, Tolerance string }
+
+// samples reads the event stream of an ended run (it closes after its
+// end event) and returns its samples.
+func (f *fleet) samples(run string) []streamedSample {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.url+"/api/v1/runs/"+run+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	c := &http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []streamedSample
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for name := ""; sc.Scan(); {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && name == "sample":
+			var d struct{ Event streamedSample }
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d); err != nil {
+				f.t.Fatalf("sample %s: %v", line, err)
+			}
+			out = append(out, d.Event)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		f.t.Fatalf("events of %s: %v", run, err)
+	}
+	return out
 }
 
 func (f *fleet) reason(run string) string {
