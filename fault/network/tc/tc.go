@@ -110,18 +110,39 @@ func Build(s Spec, link int) (Objects, error) {
 	} else {
 		o.Qdiscs = append(o.Qdiscs, tbfQdisc(leaf, s.Shape))
 	}
-	for i, m := range s.Matches {
+	prio := uint16(0)
+	for _, m := range s.Matches {
 		class := classID
 		if m.Exclude {
 			class = root.Handle // HTB sends what is classified to the qdisc itself straight on
 		}
-		f, err := u32Filter(link, root.Handle, class, uint16(i+1), m)
-		if err != nil {
-			return Objects{}, err
+		// A u32 filter reads one IP version's header: a match for both
+		// becomes two filters, or IPv6 would bypass the fault (and the SSH
+		// exclusion) entirely.
+		for _, v6 := range families(m) {
+			prio++
+			f, err := u32Filter(link, root.Handle, class, prio, m, v6)
+			if err != nil {
+				return Objects{}, err
+			}
+			o.Filters = append(o.Filters, f)
 		}
-		o.Filters = append(o.Filters, f)
 	}
 	return o, nil
+}
+
+// families are the IP versions a match applies to (true: IPv6): its
+// remote prefix's, else both, but only the one an ICMP protocol exists in.
+func families(m Match) []bool {
+	switch {
+	case m.Remote.IsValid():
+		return []bool{m.Remote.Addr().Is6()}
+	case m.Proto == unix.IPPROTO_ICMP:
+		return []bool{false}
+	case m.Proto == unix.IPPROTO_ICMPV6:
+		return []bool{true}
+	}
+	return []bool{false, true}
 }
 
 func netemQdisc(attrs netlink.QdiscAttrs, n *Netem) netlink.Qdisc {
@@ -142,17 +163,20 @@ func tbfQdisc(attrs netlink.QdiscAttrs, s *Shape) netlink.Qdisc {
 	return &netlink.Tbf{QdiscAttrs: attrs, Rate: s.BytesPerSec, Limit: s.Limit, Buffer: netlink.Xmittime(s.BytesPerSec, s.Burst)}
 }
 
-// u32Filter matches m, for IPv4 (u32 reads fixed offsets: IP options
-// and IPv6 extension headers are not looked through).
-func u32Filter(link int, parent, class uint32, prio uint16, m Match) (netlink.Filter, error) {
+// u32Filter matches m in IPv4 packets, or IPv6 ones if v6 (u32 reads
+// fixed offsets: IP options and IPv6 extension headers are not looked
+// through).
+func u32Filter(link int, parent, class uint32, prio uint16, m Match, v6 bool) (netlink.Filter, error) {
 	var keys []netlink.TcU32Key
 	key := func(off int32, val, mask uint32) {
 		keys = append(keys, netlink.TcU32Key{Off: off, Val: val & mask, Mask: mask})
 	}
 	proto := uint16(unix.ETH_P_IP)
 	portBase := int32(20) // transport header, after a 20-byte IPv4 header
-	if m.Remote.IsValid() && m.Remote.Addr().Is6() {
+	if v6 {
 		proto, portBase = unix.ETH_P_IPV6, 40
+	}
+	if v6 && m.Remote.IsValid() {
 		a := m.Remote.Addr().As16()
 		mask := prefixMask16(m.Remote.Bits())
 		for i := 0; i < 4; i++ {

@@ -2,9 +2,11 @@ package tc
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestPortMasks(t *testing.T) {
@@ -44,13 +46,25 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.Qdiscs) != 2 || o.Qdiscs[0].Type() != "htb" || o.Qdiscs[1].Type() != "tbf" || len(o.Classes) != 1 || len(o.Filters) != 2 {
+	// The exclusion names no address: one filter per IP version.
+	if len(o.Qdiscs) != 2 || o.Qdiscs[0].Type() != "htb" || o.Qdiscs[1].Type() != "tbf" || len(o.Classes) != 1 || len(o.Filters) != 3 {
 		t.Fatalf("filtered tbf: %+v", o)
 	}
 	root := netlink.MakeHandle(0xfa01, 0)
-	ex, match := o.Filters[0].(*netlink.U32), o.Filters[1].(*netlink.U32)
-	if ex.ClassId != root || match.ClassId != netlink.MakeHandle(0xfa01, 1) {
-		t.Errorf("classes: exclusion → %x, match → %x", ex.ClassId, match.ClassId)
+	ex4, ex6, match := o.Filters[0].(*netlink.U32), o.Filters[1].(*netlink.U32), o.Filters[2].(*netlink.U32)
+	if ex4.ClassId != root || ex6.ClassId != root || match.ClassId != netlink.MakeHandle(0xfa01, 1) {
+		t.Errorf("classes: exclusions → %x %x, match → %x", ex4.ClassId, ex6.ClassId, match.ClassId)
+	}
+	if ex4.Protocol != unix.ETH_P_IP || ex6.Protocol != unix.ETH_P_IPV6 || match.Protocol != unix.ETH_P_IP {
+		t.Errorf("protocols: exclusions %#x %#x, match %#x", ex4.Protocol, ex6.Protocol, match.Protocol)
+	}
+	if ex4.Priority != 1 || ex6.Priority != 2 || match.Priority != 3 {
+		t.Errorf("priorities %d %d %d, want 1 2 3 (exclusions first)", ex4.Priority, ex6.Priority, match.Priority)
+	}
+	// The IPv6 SSH exclusion reads the ports after the 40-byte header.
+	want6 := []netlink.TcU32Key{{Off: 4, Val: 6 << 8, Mask: 0x0000ff00}, {Off: 40, Val: 22 << 16, Mask: 0xffff0000}}
+	if !slices.Equal(ex6.Sel.Keys, want6) {
+		t.Errorf("IPv6 exclusion keys %+v, want %+v", ex6.Sel.Keys, want6)
 	}
 	want := []netlink.TcU32Key{{Off: 16, Val: 0x0a010000, Mask: 0xffff0000}, {Off: 8, Val: 17 << 16, Mask: 0x00ff0000}, {Off: 20, Val: 53, Mask: 0x0000ffff}}
 	if len(match.Sel.Keys) != len(want) {
@@ -60,6 +74,11 @@ func TestBuild(t *testing.T) {
 		if match.Sel.Keys[i] != want[i] {
 			t.Errorf("key %d: %+v, want %+v", i, match.Sel.Keys[i], want[i])
 		}
+	}
+	// ICMP exists in IPv4 only, ICMPv6 in IPv6 only: one filter each.
+	o, err = Build(Spec{Handle: 0xfa01, Netem: &Netem{Latency: 1e8}, Matches: []Match{{Proto: unix.IPPROTO_ICMP}, {Proto: unix.IPPROTO_ICMPV6}}}, 3)
+	if err != nil || len(o.Filters) != 2 || o.Filters[0].Attrs().Protocol != unix.ETH_P_IP || o.Filters[1].Attrs().Protocol != unix.ETH_P_IPV6 {
+		t.Errorf("ICMP matches: %+v %v", o.Filters, err)
 	}
 	if _, err := Build(Spec{Handle: 1}, 3); err == nil {
 		t.Error("a spec with neither netem nor shape was built")
