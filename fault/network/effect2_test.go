@@ -14,81 +14,97 @@ import (
 	"github.com/faultline-dev/faultline/fault/network"
 )
 
-// TestCorrupt flips a bit in 10% of a's datagrams
-// with the checksum fixed: about 10% of the echoes differ from what was
-// sent; without the fix, the receiver's stack drops them instead.
+// TestCorrupt flips a bit in 10% of a's datagrams, through each backend:
+// without the checksum fixed the receiver's stack drops them; with it
+// fixed (nfqueue only) about 10% of the echoes differ from what was sent.
 func TestCorrupt(t *testing.T) {
-	for _, fix := range []bool{true, false} {
-		name := map[bool]string{true: "fixChecksum", false: "badChecksum"}[fix]
-		t.Run(name, func(t *testing.T) {
-			l := newLab(t)
-			c := echoPath(t, l)
-			inject(t, "network.corrupt", &network.CorruptParams{Corrupt: 10, FixChecksum: fix, Backend: network.Auto, Filter: filter("out")}, l.target())
-			s := echoBurst(t, c, 3000, 64, 3000)
-			if fix {
-				within(t, "damaged echoes (%)", 100*float64(s.damaged)/float64(s.sent), 10, 3)
-				within(t, "lost (%)", 100*float64(s.sent-s.back-s.damaged)/float64(s.sent), 0, 1)
-			} else {
-				within(t, "lost (%)", 100*float64(s.sent-s.back)/float64(s.sent), 10, 3)
-				within(t, "damaged echoes (%)", 100*float64(s.damaged)/float64(s.sent), 0, 0.5)
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			fixes := []bool{false}
+			if backend == network.NFQueue {
+				fixes = append(fixes, true)
+			}
+			for _, fix := range fixes {
+				name := map[bool]string{true: "fixChecksum", false: "badChecksum"}[fix]
+				t.Run(name, func(t *testing.T) {
+					l := newLab(t)
+					c := echoPath(t, l)
+					inject(t, "network.corrupt", &network.CorruptParams{Corrupt: 10, FixChecksum: fix, Backend: backend, Filter: filter("out")}, l.target())
+					s := echoBurst(t, c, 3000, 64, 3000)
+					if fix {
+						within(t, "damaged echoes (%)", 100*float64(s.damaged)/float64(s.sent), 10, 3)
+						within(t, "lost (%)", 100*float64(s.sent-s.back-s.damaged)/float64(s.sent), 0, 1)
+					} else {
+						within(t, "lost (%)", 100*float64(s.sent-s.back)/float64(s.sent), 10, 3)
+						within(t, "damaged echoes (%)", 100*float64(s.damaged)/float64(s.sent), 0, 0.5)
+					}
+				})
 			}
 		})
 	}
 }
 
-// TestDuplicate sends 10% of a's datagrams twice.
+// TestDuplicate sends 10% of a's datagrams twice, through each backend.
 func TestDuplicate(t *testing.T) {
-	l := newLab(t)
-	c := echoPath(t, l)
-	inject(t, "network.duplicate", &network.DuplicateParams{Duplicate: 10, Backend: network.Auto, Filter: filter("out")}, l.target())
-	s := echoBurst(t, c, 3000, 32, 3000)
-	within(t, "duplicated (%)", 100*float64(s.dups)/float64(s.sent), 10, 3)
-	within(t, "lost (%)", 100*float64(s.sent-s.back)/float64(s.sent), 0, 1)
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			l := newLab(t)
+			c := echoPath(t, l)
+			inject(t, "network.duplicate", &network.DuplicateParams{Duplicate: 10, Backend: backend, Filter: filter("out")}, l.target())
+			s := echoBurst(t, c, 3000, 32, 3000)
+			within(t, "duplicated (%)", 100*float64(s.dups)/float64(s.sent), 10, 3)
+			within(t, "lost (%)", 100*float64(s.sent-s.back)/float64(s.sent), 0, 1)
+		})
+	}
 }
 
-// TestReorder holds back 20% of a stream sent every 0.5ms for 10ms: each
-// held datagram arrives after later ones.
+// TestReorder holds back 20% of a stream sent every 0.5ms for 10ms,
+// through each backend: each held datagram arrives after later ones.
 func TestReorder(t *testing.T) {
-	l := newLab(t)
-	var srv net.PacketConn
-	in(t, l.nsB, func() (err error) { srv, err = net.ListenPacket("udp4", l.addrB+":9"); return })
-	t.Cleanup(func() { srv.Close() })
-	c := udpClient(t, l.nsA, l.addrB+":9")
-	inject(t, "network.reorder", &network.ReorderParams{Reorder: 20, Delay: experiment.Duration(10 * time.Millisecond), Backend: network.Auto, Filter: filter("out")}, l.target())
-	const n = 3000
-	late, got := 0, 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		maxSeen := -1
-		buf := make([]byte, 64)
-		for got < n {
-			srv.SetReadDeadline(time.Now().Add(time.Second))
-			k, _, err := srv.ReadFrom(buf)
-			if err != nil || k < 4 {
-				return
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			l := newLab(t)
+			var srv net.PacketConn
+			in(t, l.nsB, func() (err error) { srv, err = net.ListenPacket("udp4", l.addrB+":9"); return })
+			t.Cleanup(func() { srv.Close() })
+			c := udpClient(t, l.nsA, l.addrB+":9")
+			inject(t, "network.reorder", &network.ReorderParams{Reorder: 20, Delay: experiment.Duration(10 * time.Millisecond), Backend: backend, Filter: filter("out")}, l.target())
+			const n = 3000
+			late, got := 0, 0
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				maxSeen := -1
+				buf := make([]byte, 64)
+				for got < n {
+					srv.SetReadDeadline(time.Now().Add(time.Second))
+					k, _, err := srv.ReadFrom(buf)
+					if err != nil || k < 4 {
+						return
+					}
+					got++
+					i := int(binary.BigEndian.Uint32(buf))
+					if i < maxSeen {
+						late++
+					} else {
+						maxSeen = i
+					}
+				}
+			}()
+			start := time.Now()
+			for i := range n {
+				c.Write(binary.BigEndian.AppendUint32(nil, uint32(i)))
+				if d := time.Until(start.Add(time.Duration(i+1) * 500 * time.Microsecond)); d > 0 {
+					time.Sleep(d)
+				}
 			}
-			got++
-			i := int(binary.BigEndian.Uint32(buf))
-			if i < maxSeen {
-				late++
-			} else {
-				maxSeen = i
+			<-done
+			if got < n*99/100 {
+				t.Fatalf("%d of %d arrived", got, n)
 			}
-		}
-	}()
-	start := time.Now()
-	for i := range n {
-		c.Write(binary.BigEndian.AppendUint32(nil, uint32(i)))
-		if d := time.Until(start.Add(time.Duration(i+1) * 500 * time.Microsecond)); d > 0 {
-			time.Sleep(d)
-		}
+			within(t, "arrived after a later one (%)", 100*float64(late)/float64(got), 20, 4)
+		})
 	}
-	<-done
-	if got < n*99/100 {
-		t.Fatalf("%d of %d arrived", got, n)
-	}
-	within(t, "arrived after a later one (%)", 100*float64(late)/float64(got), 20, 4)
 }
 
 // TestBandwidth limits a's outgoing rate to 8mbit (1 MB/s), for all its

@@ -15,7 +15,7 @@ func filter(dir string, peers ...string) network.Filter {
 // TestDelay adds 50ms on a's way out to b, through each backend this
 // kernel has, and measures the added round-trip time over 200 trips.
 func TestDelay(t *testing.T) {
-	for _, backend := range []network.Backend{network.NFQueue} {
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
 		t.Run(string(backend), func(t *testing.T) {
 			l := newLab(t)
 			udpEcho(t, l.nsB, l.addrB+":7")
@@ -38,9 +38,57 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// TestDelayFiltered delays, without the SSH exclusion, either only UDP to
+// b's port 7 (netem: an HTB root sends it through a u32 filter to a netem
+// leaf) or everything (netem: the bare root qdisc), and measures the RTT
+// added to ports 7 and 8 on the same link.
+func TestDelayFiltered(t *testing.T) {
+	const want = 30 * time.Millisecond
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		for _, c := range []struct {
+			name   string
+			filter network.Filter
+			want8  time.Duration
+		}{
+			{"port7", network.Filter{Direction: "out", Protocol: "udp", Ports: []string{"7"}}, 0},
+			{"everything", network.Filter{Direction: "out", Protocol: "all"}, want},
+		} {
+			t.Run(string(backend)+"/"+c.name, func(t *testing.T) {
+				l := newLab(t)
+				udpEcho(t, l.nsB, l.addrB+":7")
+				udpEcho(t, l.nsB, l.addrB+":8")
+				seven := udpClient(t, l.nsA, l.addrB+":7")
+				eight := udpClient(t, l.nsA, l.addrB+":8")
+				base7, base8 := median(rtts(t, seven, 50, time.Second)), median(rtts(t, eight, 50, time.Second))
+				inject(t, "network.delay", &network.DelayParams{Latency: experiment.Duration(want), Backend: backend, Filter: c.filter}, l.target())
+				within(t, "port 7 added RTT (ms)", float64(median(rtts(t, seven, 100, time.Second))-base7)/1e6, float64(want)/1e6, float64(want)/1e6*0.10)
+				within(t, "port 8 added RTT (ms)", float64(median(rtts(t, eight, 100, time.Second))-base8)/1e6, float64(c.want8)/1e6, max(3, float64(c.want8)/1e6*0.10))
+			})
+		}
+	}
+}
+
+// TestDelayIPv6 delays a's IPv6 traffic to b with the default filter
+// (every protocol, the SSH server excluded), through each backend: the
+// exclusion must not turn the fault into an IPv4-only one.
+func TestDelayIPv6(t *testing.T) {
+	const want = 30 * time.Millisecond
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			l := newLab(t)
+			addr := "[" + l.addr6B + "]:7"
+			udpEcho(t, l.nsB, addr)
+			c := udpClient(t, l.nsA, addr)
+			base := median(rtts(t, c, 50, time.Second))
+			inject(t, "network.delay", &network.DelayParams{Latency: experiment.Duration(want), Backend: backend, Filter: filter("out")}, l.target())
+			within(t, "IPv6 added RTT (ms)", float64(median(rtts(t, c, 100, time.Second))-base)/1e6, float64(want)/1e6, float64(want)/1e6*0.10)
+		})
+	}
+}
+
 // TestLoss drops 20% of a's packets to b and counts the echoes of 4000.
 func TestLoss(t *testing.T) {
-	for _, backend := range []network.Backend{network.NFT, network.NFQueue} {
+	for _, backend := range backends(t, network.NFT, network.Netem, network.NFQueue) {
 		t.Run(string(backend), func(t *testing.T) {
 			l := newLab(t)
 			c := echoPath(t, l)

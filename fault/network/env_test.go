@@ -3,6 +3,7 @@ package network_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/faultline-dev/faultline/fault"
 	"github.com/faultline-dev/faultline/fault/faulttest"
@@ -63,11 +67,12 @@ func run(t *testing.T, args ...string) {
 // lab is three namespaces: a in the middle, linked to b (10.M.1.0/24) and
 // to c (10.M.2.0/24) by veth pairs. Faults go into a.
 type lab struct {
-	a, b, c       string // namespace names
-	aToB, aToC    string // a's interfaces
-	addrA, addrB  string // on the a–b link
-	addrAC, addrC string // on the a–c link
-	nsA, nsB, nsC *os.File
+	a, b, c        string // namespace names
+	aToB, aToC     string // a's interfaces
+	addrA, addrB   string // on the a–b link
+	addrAC, addrC  string // on the a–c link
+	addr6A, addr6B string // IPv6, on the a–b link
+	nsA, nsB, nsC  *os.File
 }
 
 var labs = 0
@@ -84,6 +89,7 @@ func newLab(t *testing.T) *lab {
 		aToB: prefix + tag + "ab", aToC: prefix + tag + "ac",
 		addrA: fmt.Sprintf("10.%d.1.1", n), addrB: fmt.Sprintf("10.%d.1.2", n),
 		addrAC: fmt.Sprintf("10.%d.2.1", n), addrC: fmt.Sprintf("10.%d.2.2", n),
+		addr6A: fmt.Sprintf("fd00:%d:1::1", n), addr6B: fmt.Sprintf("fd00:%d:1::2", n),
 	}
 	for _, name := range []string{l.a, l.b, l.c} {
 		run(t, "ip", "netns", "add", name)
@@ -99,6 +105,8 @@ func newLab(t *testing.T) *lab {
 	}
 	link(l.aToB, l.b, "eth0", l.addrA, l.addrB)
 	link(l.aToC, l.c, "eth0", l.addrAC, l.addrC)
+	run(t, "ip", "-n", l.a, "addr", "add", l.addr6A+"/64", "dev", l.aToB, "nodad")
+	run(t, "ip", "-n", l.b, "addr", "add", l.addr6B+"/64", "dev", "eth0", "nodad")
 	l.nsA, l.nsB, l.nsC = openNS(t, l.a), openNS(t, l.b), openNS(t, l.c)
 	return l
 }
@@ -126,11 +134,19 @@ func in(t *testing.T, f *os.File, fn func() error) {
 	}
 }
 
+// udpNet is the network of addr: udp6 for "[v6]:port", else udp4.
+func udpNet(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		return "udp6"
+	}
+	return "udp4"
+}
+
 // udpEcho serves UDP echo on addr in namespace f until the test ends.
 func udpEcho(t *testing.T, f *os.File, addr string) {
 	t.Helper()
 	var c net.PacketConn
-	in(t, f, func() (err error) { c, err = net.ListenPacket("udp4", addr); return })
+	in(t, f, func() (err error) { c, err = net.ListenPacket(udpNet(addr), addr); return })
 	t.Cleanup(func() { c.Close() })
 	go func() {
 		buf := make([]byte, 2048)
@@ -148,13 +164,48 @@ func udpEcho(t *testing.T, f *os.File, addr string) {
 func udpClient(t *testing.T, f *os.File, addr string) *net.UDPConn {
 	t.Helper()
 	var c net.Conn
-	in(t, f, func() (err error) { c, err = net.Dial("udp4", addr); return })
+	in(t, f, func() (err error) { c, err = net.Dial(udpNet(addr), addr); return })
 	t.Cleanup(func() { c.Close() })
 	return c.(*net.UDPConn)
 }
 
+// NetemEnv set to 1 says the kernel must have tc netem: the netem VM
+// (scripts/netem-vm.sh) sets it, so that a kernel without netem fails
+// the run there instead of skipping every netem test.
+const NetemEnv = "FAULTLINE_TEST_NETEM"
+
+// backends are those of candidates this kernel has, for tests that run
+// once per backend; the others are logged as skipped.
+func backends(t *testing.T, candidates ...network.Backend) []network.Backend {
+	t.Helper()
+	needRoot(t)
+	c := network.Probe()
+	var out []network.Backend
+	for _, b := range candidates {
+		var err error
+		switch b {
+		case network.NFT:
+			err = c.NFT
+		case network.NFQueue:
+			err = errors.Join(c.NFT, c.NFQueue)
+		case network.Netem:
+			err = c.Netem
+			if err != nil && os.Getenv(NetemEnv) == "1" {
+				t.Fatalf("$%s=1 but this kernel has no netem: %v", NetemEnv, err)
+			}
+		}
+		if err != nil {
+			t.Logf("not testing the %s backend: %v", b, err)
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 // inject injects a fault of kind with params into tgt and recovers it at
-// cleanup; it returns the record.
+// cleanup, then checks that nothing of it is left in tgt's namespace; it
+// returns the record. A fault asking for a backend (not auto) must get it.
 func inject(t *testing.T, kind string, params any, tgt target.Target) *fault.Record {
 	t.Helper()
 	rec := faulttest.NewRecord(t, kind, params, tgt)
@@ -166,11 +217,40 @@ func inject(t *testing.T, kind string, params any, tgt target.Target) *fault.Rec
 		if err := k.Recover(context.Background(), rec); err != nil {
 			t.Errorf("cleanup Recover: %v", err)
 		}
+		leftBehind(t, rec)
 	})
 	if err := k.Inject(context.Background(), rec); err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
+	var st struct {
+		Backend network.Backend `json:"backend"`
+	}
+	if err := rec.GetState(&st); err != nil {
+		t.Fatal(err)
+	}
+	if want := requested(params); want != "" && want != network.Auto && st.Backend != want {
+		t.Fatalf("%s asked for the %s backend and got %q", kind, want, st.Backend)
+	}
+	t.Logf("%s through the %s backend", kind, st.Backend)
 	return rec
+}
+
+// requested is the backend params ask for ("" when the kind has no
+// choice).
+func requested(params any) network.Backend {
+	switch p := params.(type) {
+	case *network.DelayParams:
+		return p.Backend
+	case *network.LossParams:
+		return p.Backend
+	case *network.CorruptParams:
+		return p.Backend
+	case *network.DuplicateParams:
+		return p.Backend
+	case *network.ReorderParams:
+		return p.Backend
+	}
+	return ""
 }
 
 func recoverFault(t *testing.T, rec *fault.Record) {
@@ -178,6 +258,42 @@ func recoverFault(t *testing.T, rec *fault.Record) {
 	k, _ := fault.Lookup(rec.Kind)
 	if err := k.Recover(context.Background(), rec); err != nil {
 		t.Fatalf("Recover: %v", err)
+	}
+	leftBehind(t, rec)
+}
+
+// leftBehind fails if a recovered fault left its table or any configured
+// root qdisc (handle other than the kernel default's 0:) in the target's
+// namespace: what `nft list tables` and `tc qdisc show` would show.
+func leftBehind(t *testing.T, rec *fault.Record) {
+	t.Helper()
+	if rec.Target.Type != target.Netns {
+		return
+	}
+	f, err := os.Open(filepath.Join(target.NetnsDir, rec.Target.Netns))
+	if err != nil {
+		t.Errorf("open the target's namespace: %v", err)
+		return
+	}
+	defer f.Close()
+	if ok, err := nft.Has(f, nft.TableName(rec.ID)); err != nil || ok {
+		t.Errorf("after recovery: the fault's nft table is left (%v)", err)
+	}
+	h, err := netlink.NewHandleAt(netns.NsHandle(f.Fd()))
+	if err != nil {
+		t.Errorf("open netlink in the target's namespace: %v", err)
+		return
+	}
+	defer h.Close()
+	qs, err := h.QdiscList(nil)
+	if err != nil {
+		t.Errorf("list qdiscs: %v", err)
+		return
+	}
+	for _, q := range qs {
+		if a := q.Attrs(); a.Parent == netlink.HANDLE_ROOT && a.Handle != 0 {
+			t.Errorf("after recovery: %s qdisc %s is left on interface %d", q.Type(), netlink.HandleStr(a.Handle), a.LinkIndex)
+		}
 	}
 }
 
