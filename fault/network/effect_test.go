@@ -86,6 +86,21 @@ func TestDelayIPv6(t *testing.T) {
 	}
 }
 
+// TestDelayBacklog delays a's datagrams to b by 500ms while it sends
+// 4000 a second for a second: 2000 are held at once, more than tc's
+// default netem queue of 1000 packets. A delay must not turn into loss.
+func TestDelayBacklog(t *testing.T) {
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			l := newLab(t)
+			c := echoPath(t, l)
+			inject(t, "network.delay", &network.DelayParams{Latency: experiment.Duration(500 * time.Millisecond), Backend: backend, Filter: filter("out")}, l.target())
+			s := echoBurst(t, c, 4000, 32, 4000)
+			within(t, "lost (%)", 100*float64(s.sent-s.back)/float64(s.sent), 0, 0.5)
+		})
+	}
+}
+
 // TestLoss drops 20% of a's packets to b and counts the echoes of 4000.
 func TestLoss(t *testing.T) {
 	for _, backend := range backends(t, network.NFT, network.Netem, network.NFQueue) {

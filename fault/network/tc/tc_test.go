@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -82,6 +83,29 @@ func TestBuild(t *testing.T) {
 	}
 	if _, err := Build(Spec{Handle: 1}, 3); err == nil {
 		t.Error("a spec with neither netem nor shape was built")
+	}
+}
+
+// TestNetemLimit checks the netem queue holds a long delay's packets: tc's
+// default of 1000 would drop half of 4000 packets a second delayed 500ms.
+func TestNetemLimit(t *testing.T) {
+	for _, c := range []struct {
+		n    Netem
+		want uint32
+	}{
+		{Netem{Latency: time.Millisecond}, 1000},
+		{Netem{}, 1000},
+		{Netem{Latency: 500 * time.Millisecond}, 50000},
+		{Netem{Latency: 100 * time.Millisecond, Jitter: 50 * time.Millisecond}, 15000},
+		{Netem{Latency: 500 * time.Millisecond, Limit: 200}, 200},
+	} {
+		o, err := Build(Spec{Handle: 0xfa01, Netem: &c.n}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Qdiscs[0].(*netlink.Netem).Limit; got != c.want {
+			t.Errorf("%+v: limit %d, want %d", c.n, got, c.want)
+		}
 	}
 }
 
