@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, then vet, the race-enabled
-# unit and integration tests, and a short fuzz of the document decoder.
+# unit and integration tests, a short fuzz of the document decoder, and the
+# network tests of the netem backend in a VM with Debian's kernel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,3 +44,8 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 echo "== fuzz the experiment decoder (20s)"
 go test -run '^$' -fuzz FuzzParse -fuzztime 20s ./experiment
+# This kernel may lack tc netem (most CI and microVM kernels do), and then
+# the tests above skip the netem backend: run them under Debian's kernel in
+# a qemu VM (about 75s).
+echo "== the netem backend under Debian's kernel (qemu)"
+scripts/netem-vm.sh
