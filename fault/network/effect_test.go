@@ -114,6 +114,30 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestLossCorrelated drops 20% of a's datagrams to b with a correlation of
+// 50% (each decision repeats the previous one half of the time), with the
+// backend left to faultline: the share stays 20%, and the losses come in
+// runs of 2.5 on average (a loss follows a loss with probability
+// 0.5 + 0.5 × 0.2), where independent ones average 1.25. Only the nfqueue
+// worker draws so: netem, picked first before, dropped 3.4%.
+func TestLossCorrelated(t *testing.T) {
+	if len(backends(t, network.NFQueue)) == 0 {
+		t.Skip("correlated loss needs the nfqueue backend")
+	}
+	l := newLab(t)
+	c := echoPath(t, l)
+	rec := inject(t, "network.loss", &network.LossParams{Loss: 20, Correlation: 50, Backend: network.Auto, Filter: filter("out")}, l.target())
+	if b := backendOf(t, rec); b != network.NFQueue {
+		t.Errorf("correlated loss through the %s backend, want nfqueue", b)
+	}
+	// 1000 a second: the worker lets through what it cannot keep up with,
+	// and the emulated netem VM is slow.
+	s := echoBurst(t, c, 5000, 32, 1000)
+	lost := s.sent - s.back
+	within(t, "loss (%)", 100*float64(lost)/float64(s.sent), 20, 3)
+	within(t, "mean run of losses", float64(lost)/float64(max(s.lossRuns, 1)), 2.5, 0.4)
+}
+
 // TestPartition cuts a off from b only: c still answers, and b answers
 // again after recovery.
 func TestPartition(t *testing.T) {

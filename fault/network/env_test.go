@@ -222,17 +222,24 @@ func inject(t *testing.T, kind string, params any, tgt target.Target) *fault.Rec
 	if err := k.Inject(context.Background(), rec); err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
+	got := backendOf(t, rec)
+	if want := requested(params); want != "" && want != network.Auto && got != want {
+		t.Fatalf("%s asked for the %s backend and got %q", kind, want, got)
+	}
+	t.Logf("%s through the %s backend", kind, got)
+	return rec
+}
+
+// backendOf is the backend an injected fault uses, from its record.
+func backendOf(t *testing.T, rec *fault.Record) network.Backend {
+	t.Helper()
 	var st struct {
 		Backend network.Backend `json:"backend"`
 	}
 	if err := rec.GetState(&st); err != nil {
 		t.Fatal(err)
 	}
-	if want := requested(params); want != "" && want != network.Auto && st.Backend != want {
-		t.Fatalf("%s asked for the %s backend and got %q", kind, want, st.Backend)
-	}
-	t.Logf("%s through the %s backend", kind, st.Backend)
-	return rec
+	return st.Backend
 }
 
 // requested is the backend params ask for ("" when the kind has no

@@ -99,6 +99,10 @@ func TestValidate(t *testing.T) {
 		{"bad direction and peer", &LossParams{Loss: 5, Backend: Auto, Filter: f(func(x *Filter) { x.Direction, x.Peers = "up", []string{"10.0.0.0/33"} })}, []string{"direction", "peers"}},
 		{"loss 0", &LossParams{Backend: Auto, Filter: defaultFilter("out")}, []string{"loss"}},
 		{"correlated loss on nft", &LossParams{Loss: 5, Correlation: 50, Backend: NFT, Filter: defaultFilter("out")}, []string{"correlation"}},
+		{"correlated loss on netem", &LossParams{Loss: 5, Correlation: 50, Backend: Netem, Filter: defaultFilter("out")}, []string{"correlation"}},
+		{"correlated delay on netem", &DelayParams{Latency: 1e7, Jitter: 1e6, Correlation: 25, Backend: Netem, Filter: defaultFilter("out")}, []string{"correlation"}},
+		{"correlated reorder on auto", &ReorderParams{Reorder: 5, Delay: 1e7, Correlation: 25, Backend: Auto, Filter: defaultFilter("out")}, nil},
+		{"uncorrelated duplicate on netem", &DuplicateParams{Duplicate: 5, Backend: Netem, Filter: defaultFilter("out")}, nil},
 		{"icmp with ports", &BlackholeParams{Filter: f(func(x *Filter) { x.Protocol, x.Ports = "icmp", []string{"80"} })}, []string{"protocol"}},
 		{"bad port range", &BlackholeParams{Filter: f(func(x *Filter) { x.Ports = []string{"90-80"} })}, []string{"ports"}},
 		{"partition without peers", &PartitionParams{Filter: defaultFilter("both")}, []string{"peers"}},
@@ -134,6 +138,9 @@ func TestChoose(t *testing.T) {
 		{"inbound delay skips netem", plan{filter: defaultFilter("in"), want: Auto, candidates: []Backend{Netem, NFQueue}}, all, NFQueue, ""},
 		{"asked for netem that is missing", plan{filter: defaultFilter("out"), want: Netem, candidates: []Backend{Netem, NFQueue}}, noNetem, "", "netem: not here"},
 		{"nothing at all", plan{filter: defaultFilter("out"), want: Auto, candidates: []Backend{Netem, NFQueue}}, Caps{Netem: missing, NFQueue: missing}, "", "no backend can apply"},
+		{"a correlation skips netem", plan{filter: defaultFilter("out"), want: Auto, candidates: uncorrelated(50, Netem, NFQueue)}, all, NFQueue, ""},
+		{"correlated loss skips nft and netem", plan{filter: defaultFilter("out"), want: Auto, candidates: uncorrelated(50, NFT, Netem, NFQueue)}, all, NFQueue, ""},
+		{"uncorrelated loss prefers nft", plan{filter: defaultFilter("out"), want: Auto, candidates: uncorrelated(0, NFT, Netem, NFQueue)}, all, NFT, ""},
 		{"no root", plan{filter: defaultFilter("out"), want: Auto, candidates: []Backend{NFT}}, Caps{NetAdmin: missing}, "", "not here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

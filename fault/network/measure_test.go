@@ -58,8 +58,9 @@ func median(ds []time.Duration) time.Duration {
 // echoStats sends n numbered datagrams of size bytes on c at about rate
 // per second, then collects the echoes for a while, and reports how many
 // distinct ones came back, how many copies beyond the first, and how many
-// came back with a payload other than sent.
-type echoStats struct{ sent, back, dups, damaged int }
+// came back with a payload other than sent, and in how many runs of
+// consecutive datagrams the missing ones went.
+type echoStats struct{ sent, back, dups, damaged, lossRuns int }
 
 func echoBurst(t *testing.T, c *net.UDPConn, n, size, rate int) echoStats {
 	t.Helper()
@@ -120,10 +121,12 @@ func echoBurst(t *testing.T, c *net.UDPConn, n, size, rate int) echoStats {
 	sent <- time.Now()
 	<-done
 	s := echoStats{sent: n, damaged: damaged}
-	for _, k := range got {
+	for i, k := range got {
 		if k > 0 {
 			s.back++
 			s.dups += k - 1
+		} else if i == 0 || got[i-1] > 0 {
+			s.lossRuns++
 		}
 	}
 	return s

@@ -29,15 +29,16 @@ func Handle(id string) uint16 {
 	return 0xfa00 | uint16(h.Sum32()&0xff)
 }
 
-// Netem is what a netem qdisc does; shares are percentages.
+// Netem is what a netem qdisc does; shares are percentages. It has no
+// correlations: netem's skew the share of packets hit (see the network
+// package's uncorrelated).
 type Netem struct {
-	Latency, Jitter          time.Duration
-	DelayCorr                float64
-	Loss, LossCorr           float64
-	Duplicate, DuplicateCorr float64
-	Corrupt, CorruptCorr     float64
-	Reorder, ReorderCorr     float64
-	Limit                    uint32 // packets (0: defaultLimit)
+	Latency, Jitter time.Duration
+	Loss            float64
+	Duplicate       float64
+	Corrupt         float64
+	Reorder         float64
+	Limit           uint32 // packets (0: defaultLimit)
 }
 
 // defaultLimit is a netem queue, in packets, that holds every packet of
@@ -161,11 +162,9 @@ func netemQdisc(attrs netlink.QdiscAttrs, n *Netem) netlink.Qdisc {
 		limit = defaultLimit(n)
 	}
 	return netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{
-		Latency: uint32(n.Latency.Microseconds()), Jitter: uint32(n.Jitter.Microseconds()), DelayCorr: float32(n.DelayCorr),
-		Limit: limit, Loss: float32(n.Loss), LossCorr: float32(n.LossCorr),
-		Duplicate: float32(n.Duplicate), DuplicateCorr: float32(n.DuplicateCorr),
-		CorruptProb: float32(n.Corrupt), CorruptCorr: float32(n.CorruptCorr),
-		ReorderProb: float32(n.Reorder), ReorderCorr: float32(n.ReorderCorr),
+		Latency: uint32(n.Latency.Microseconds()), Jitter: uint32(n.Jitter.Microseconds()),
+		Limit: limit, Loss: float32(n.Loss), Duplicate: float32(n.Duplicate),
+		CorruptProb: float32(n.Corrupt), ReorderProb: float32(n.Reorder),
 	})
 }
 
