@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 
-run_pattern=${NETEM_VM_RUN:-'^Test(Delay|DelayFiltered|DelayIPv6|DelayBacklog|Loss|LossCorrelated|Corrupt|Duplicate|Reorder|Conformance)$/^(netem|network\.)'}
+run_pattern=${NETEM_VM_RUN:-'^Test(Delay|DelayJitter|DelayFiltered|DelayIPv6|DelayBacklog|Loss|LossCorrelated|Corrupt|Duplicate|Reorder|Conformance)$/^(netem|network\.)'}
 vm_timeout=${NETEM_VM_TIMEOUT:-600}
 
 need=()

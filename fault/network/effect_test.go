@@ -1,6 +1,7 @@
 package network_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -34,6 +35,29 @@ func TestDelay(t *testing.T) {
 			if after > base+5*time.Millisecond {
 				t.Errorf("RTT after recovery %v, before %v", after, base)
 			}
+		})
+	}
+}
+
+// TestDelayJitter adds 50ms ± 20ms, through each backend: the added RTT
+// spreads uniformly over 30-70ms, so its 10th and 90th percentiles are
+// near 34 and 66ms.
+func TestDelayJitter(t *testing.T) {
+	for _, backend := range backends(t, network.Netem, network.NFQueue) {
+		t.Run(string(backend), func(t *testing.T) {
+			l := newLab(t)
+			udpEcho(t, l.nsB, l.addrB+":7")
+			c := udpClient(t, l.nsA, l.addrB+":7")
+			base := median(rtts(t, c, 50, time.Second))
+			inject(t, "network.delay", &network.DelayParams{Latency: experiment.Duration(50 * time.Millisecond), Jitter: experiment.Duration(20 * time.Millisecond), Backend: backend, Filter: filter("out")}, l.target())
+			rs := rtts(t, c, 200, time.Second)
+			if len(rs) < 195 {
+				t.Fatalf("%d of 200 round trips came back", len(rs))
+			}
+			slices.Sort(rs)
+			ms := func(q float64) float64 { return float64(rs[int(q*float64(len(rs)))]-base) / 1e6 }
+			within(t, "added RTT p10 (ms)", ms(0.1), 34, 4)
+			within(t, "added RTT p90 (ms)", ms(0.9), 66, 4)
 		})
 	}
 }
