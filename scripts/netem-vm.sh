@@ -35,14 +35,6 @@ if ((${#need[@]})); then
   fi
 fi
 
-# The kernel linux-image-amd64 points at on this Debian release.
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-if [ -z "$pkg" ]; then
-  echo "netem-vm: cannot find Debian's kernel package (apt-cache depends linux-image-amd64 names none; run apt-get update?)" >&2
-  exit 1
-fi
-kver=${pkg#linux-image-}
-
 work=$(mktemp -d /tmp/netem-vm.XXXXXX)
 if [ "${NETEM_VM_KEEP:-}" != 1 ]; then
   trap 'rm -rf "$work"' EXIT
@@ -50,13 +42,29 @@ else
   echo "netem-vm: work directory $work"
 fi
 
-echo "netem-vm: kernel $pkg"
-for p in "$pkg" busybox-static; do
-  (cd "$work" && apt-get download "$p" >/dev/null 2>&1) || {
-    echo "netem-vm: apt-get download $p failed" >&2
+# The kernel linux-image-amd64 points at on this Debian release, and
+# busybox-static, downloaded (not installed). A stale package list names
+# versions the mirror no longer has: as root, refresh it once and retry.
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
+download() {
+  local pkg
+  pkg=$(kernel_pkg)
+  if [ -z "$pkg" ]; then
+    echo "apt-cache depends linux-image-amd64 names no kernel package"
+    return 1
+  fi
+  (cd "$work" && apt-get download "$pkg" busybox-static 2>&1 | grep -v 'unsandboxed as root')
+  [ -n "$(compgen -G "$work/${pkg}_*.deb")" ] && [ -n "$(compgen -G "$work/busybox-static_*.deb")" ]
+}
+if ! why=$(download); then
+  if [ "$(id -u)" != 0 ] || ! apt-get update -qq || ! why=$(download); then
+    echo "netem-vm: cannot download Debian's kernel and busybox-static: $why" >&2
     exit 1
-  }
-done
+  fi
+fi
+pkg=$(kernel_pkg)
+kver=${pkg#linux-image-}
+echo "netem-vm: kernel $pkg"
 dpkg-deb -x "$work"/"$pkg"_*.deb "$work/kernel"
 dpkg-deb -x "$work"/busybox-static_*.deb "$work/busybox"
 busybox="$work/busybox/bin/busybox"   # the VM's init and shell; here, depmod and cpio

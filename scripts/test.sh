@@ -46,6 +46,6 @@ echo "== fuzz the experiment decoder (20s)"
 go test -run '^$' -fuzz FuzzParse -fuzztime 20s ./experiment
 # This kernel may lack tc netem (most CI and microVM kernels do), and then
 # the tests above skip the netem backend: run them under Debian's kernel in
-# a qemu VM (about 75s).
+# a qemu VM (about 90s).
 echo "== the netem backend under Debian's kernel (qemu)"
 scripts/netem-vm.sh
