@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/faultline-dev/faultline/bench/internal/loopback"
 )
 
 const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
@@ -34,13 +36,9 @@ func main() {
 }
 
 func run(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-		ln.Close()
-		return fmt.Errorf("%s is not a loopback address: benchmarks stay on 127.0.0.0/8", addr)
+		return err
 	}
 	// The address on stdout is how the benchmark script finds the port.
 	fmt.Println(ln.Addr().String())

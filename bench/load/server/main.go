@@ -10,13 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/faultline-dev/faultline/bench/internal/loopback"
 )
 
 func main() {
@@ -30,13 +31,9 @@ func main() {
 }
 
 func run(addr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-		ln.Close()
-		return fmt.Errorf("%s is not a loopback address: benchmarks stay on 127.0.0.0/8", addr)
+		return err
 	}
 	// The address on stdout is how the benchmark script finds the port.
 	fmt.Println(ln.Addr().String())

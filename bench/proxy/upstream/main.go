@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+
+	"github.com/faultline-dev/faultline/bench/internal/loopback"
 )
 
 func main() {
@@ -25,13 +26,9 @@ func main() {
 }
 
 func run(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := loopback.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-		ln.Close()
-		return fmt.Errorf("%s is not a loopback address: benchmarks stay on 127.0.0.0/8", addr)
+		return err
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "hello from the upstream\n")
