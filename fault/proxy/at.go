@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -65,11 +64,6 @@ func (a *At) bind(spec *experiment.Spec, needHTTP bool) error {
 	return nil
 }
 
-// errEndedWithOwner says a fault's proxy was the experiment's own and the
-// faultline process that ran it is gone: the proxy, and the fault in it,
-// ended with that process.
-var errEndedWithOwner = errors.New("the proxy ended with the faultline process that ran it")
-
 // api is the URL of the API the fault goes through. The experiment's own
 // proxies answer only in the process running the experiment, which puts
 // them in ctx.
@@ -86,27 +80,28 @@ func (a *At) api(ctx context.Context) (string, error) {
 	return a.API, nil
 }
 
-// recoveryAPI is api for recovery, which may run in another process
-// after faultline was killed: an in-process proxy whose process is gone
-// took the fault with it (errEndedWithOwner).
-func (a *At) recoveryAPI(ctx context.Context, rec *fault.Record) (string, error) {
+// recoverVia runs undo with the URL of the API the fault went through.
+// Recovery may run in another process after faultline was killed: an
+// in-process proxy whose process is gone took the fault with it, which is
+// noted and counts as recovered.
+func (a *At) recoverVia(ctx context.Context, rec *fault.Record, undo func(api string) error) error {
 	if !a.InProcess {
-		return a.api(ctx)
+		api, err := a.api(ctx)
+		if err != nil {
+			return err
+		}
+		return undo(api)
 	}
 	if l := proxyserver.LocalFrom(ctx); l != nil && l.Run == rec.Run {
-		return l.URL, nil
+		return undo(l.URL)
 	}
 	o := rec.Owner
 	if host, _ := os.Hostname(); o.Host != "" && o.Host != host {
-		return "", fmt.Errorf("proxy %q ran inside faultline on host %s: recover the fault there", a.Proxy, o.Host)
+		return fmt.Errorf("proxy %q ran inside faultline on host %s: recover the fault there", a.Proxy, o.Host)
 	}
 	if procfs.Alive(o.PID, o.StartTime) {
-		return "", fmt.Errorf("proxy %q runs inside faultline pid %d, which is still running run %s and recovers the fault itself (SIGTERM makes it stop and recover)", a.Proxy, o.PID, rec.Run)
+		return fmt.Errorf("proxy %q runs inside faultline pid %d, which is still running run %s and recovers the fault itself (SIGTERM makes it stop and recover)", a.Proxy, o.PID, rec.Run)
 	}
-	return "", errEndedWithOwner
-}
-
-// ended notes that nothing is left to recover.
-func ended(ctx context.Context, a *At, rec *fault.Record) {
-	fault.Notef(ctx, "proxy %s ran inside faultline pid %d, which has exited: the proxy and fault %s ended with it", a.Proxy, rec.Owner.PID, rec.ID)
+	fault.Notef(ctx, "proxy %s ran inside faultline pid %d, which has exited: the proxy and fault %s ended with it", a.Proxy, o.PID, rec.ID)
+	return nil
 }

@@ -81,21 +81,15 @@ func recoverDown(ctx context.Context, p *DownParams, rec *fault.Record) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recoverTimeout)
 	defer cancel()
-	api, err := p.recoveryAPI(ctx, rec)
-	if errors.Is(err, errEndedWithOwner) {
-		ended(ctx, &p.At, rec)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	c := newClient(api)
-	if !st.WasEnabled {
-		// Nothing to undo; the proxy must still be there to say so.
-		_, err := c.proxy(ctx, p.Proxy)
-		return err
-	}
-	return setEnabled(ctx, c, p.Proxy, true)
+	return p.recoverVia(ctx, rec, func(api string) error {
+		c := newClient(api)
+		if !st.WasEnabled {
+			// Nothing to undo; the proxy must still be there to say so.
+			_, err := c.proxy(ctx, p.Proxy)
+			return err
+		}
+		return setEnabled(ctx, c, p.Proxy, true)
+	})
 }
 
 func setEnabled(ctx context.Context, c *client, name string, enabled bool) error {

@@ -157,15 +157,7 @@ func registerToxic[P any, PP interface {
 		},
 		Recover: func(ctx context.Context, p *P, rec *fault.Record) error {
 			at := PP(p).at()
-			api, err := at.recoveryAPI(ctx, rec)
-			if errors.Is(err, errEndedWithOwner) {
-				ended(ctx, at, rec)
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			return removeToxic(ctx, api, at.Proxy, rec)
+			return at.recoverVia(ctx, rec, func(api string) error { return removeToxic(ctx, api, at.Proxy, rec) })
 		},
 	})
 }
